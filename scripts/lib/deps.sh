@@ -1,0 +1,23 @@
+# Debian 12 packages the build, the tests and the examples need. Sourced by
+# scripts/test.sh and scripts/quickstart.sh; installs only what is missing.
+TRAINYARD_DEPS=(
+  build-essential cmake ninja-build pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libeigen3-dev libabsl-dev libgtest-dev libsqlite3-dev libcli11-dev zlib1g-dev
+  libssl-dev dataset-fashion-mnist python3 python3-grpcio python3-protobuf
+)
+
+install_deps() {
+  local missing=()
+  for pkg in "${TRAINYARD_DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
