@@ -18,7 +18,8 @@ namespace trainyard {
 class Dataset {
  public:
   // Takes ownership of features (num_features, N) and targets (target_dim, N).
-  // REQUIRES: same number of columns, all values finite.
+  // REQUIRES: same number of columns, all values finite; when integer_labels,
+  // one target row of integers, all >= 0 or all in {-1, +1}.
   Dataset(Matrix features, Matrix targets, bool integer_labels,
           v1::Preprocessing preprocessing);
 
@@ -29,9 +30,11 @@ class Dataset {
   // either all >= 0 (classes; num_classes() = max label + 1) or all in
   // {-1, +1} (signs, for PERCEPTRON and HINGE; num_classes() = 2).
   bool integer_labels() const { return integer_labels_; }
+  // True when integer_labels() and the labels are signs (some label is -1).
+  bool sign_labels() const { return sign_labels_; }
   int num_classes() const { return num_classes_; }
-  double min_target() const;  // over all targets
-  double max_target() const;
+  double min_target() const { return min_target_; }  // over all targets; 0 if none
+  double max_target() const { return max_target_; }
   // The preprocessing chosen when the data was loaded; the trainer computes
   // its statistics on the training split (core/preprocess.h).
   v1::Preprocessing preprocessing() const { return preprocessing_; }
@@ -46,21 +49,41 @@ class Dataset {
   Matrix features_;
   Matrix targets_;
   bool integer_labels_;
+  bool sign_labels_ = false;
   int num_classes_ = 0;
+  double min_target_ = 0;
+  double max_target_ = 0;
   v1::Preprocessing preprocessing_;
 };
 
-// Parses CSV text per `options`. Errors are INVALID_ARGUMENT naming the place,
-// e.g. "row 17, column 3 (\"petal_width\"): \"abc\" is not a number".
+// Size guards for loaders, so that a hostile or broken file is an error and
+// not an out-of-memory crash. A service may tighten them.
+struct DataLimits {
+  // Largest decompressed size of one gzip stream (a zip-bomb guard).
+  int64_t max_decompressed_bytes = int64_t{4} << 30;
+  // Largest number of feature values (num_features * N) of one dataset.
+  int64_t max_values = int64_t{1} << 30;
+};
+
+// Parses CSV text per `options`. Errors are INVALID_ARGUMENT naming the place
+// with 1-based file lines and columns, e.g.
+//   line 17, column 3 ("petal_width"): "abc" is not a number
+// Blank lines are skipped (line numbers still count them); "\r\n" endings, a
+// UTF-8 byte-order mark and spaces around numbers are accepted; quoted fields
+// are not (a '"' is an error).
 absl::StatusOr<std::shared_ptr<const Dataset>> LoadCsv(
-    std::string_view text, const v1::CsvOptions& options);
+    std::string_view text, const v1::CsvOptions& options,
+    const DataLimits& limits = {});
 
 // Parses an IDX images file and an IDX labels file (MNIST format), each raw or
-// gzip-compressed (detected by the gzip magic). Images become
-// rows*cols features per sample, labels integer classes.
+// gzip-compressed (detected by the gzip magic 1f 8b). Images (magic 0x00000803,
+// or any IDX element type 0x08/0x09/0x0B/0x0C/0x0D/0x0E with 2-4 dimensions)
+// become prod(dims[1:]) raw-valued features per sample; labels (0x00000801)
+// become integer classes. Errors are INVALID_ARGUMENT naming the file
+// ("images file: ..." / "labels file: ...").
 absl::StatusOr<std::shared_ptr<const Dataset>> LoadIdx(
     std::string_view images, std::string_view labels,
-    v1::Preprocessing preprocessing);
+    v1::Preprocessing preprocessing, const DataLimits& limits = {});
 
 }  // namespace trainyard
 

@@ -55,9 +55,14 @@ class Model {
 
   v1::ModelSpec spec_;
   std::unique_ptr<Sequential> net_;
-  std::vector<Scalar> params_;
-  std::vector<Scalar> grads_;
-  std::vector<Scalar> state_;
+  // SIMD-aligned (Eigen::aligned_allocator), so that each layer's slice has
+  // the same alignment in every process: Eigen peels unaligned heads off its
+  // vectorised reductions, and a heap-dependent alignment would change the
+  // summation order and break bit-exact reproducibility (and resume).
+  using Buffer = std::vector<Scalar, Eigen::aligned_allocator<Scalar>>;
+  Buffer params_;
+  Buffer grads_;
+  Buffer state_;
   const Matrix* last_input_ = nullptr;  // the x of the latest Forward
 };
 

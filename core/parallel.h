@@ -7,8 +7,9 @@
 #define TRAINYARD_CORE_PARALLEL_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
+
+#include "absl/functional/function_ref.h"
 
 namespace trainyard {
 
@@ -26,8 +27,10 @@ class Parallel {
   // `grain` long (except the last), runs fn(begin, end) on each and returns when
   // all are done. The split depends only on n, grain and threads(), never on
   // timing, so results are reproducible. Not reentrant: fn must not call For.
+  // fn is a FunctionRef (not a std::function) so that a capturing lambda costs
+  // no heap allocation per call: For runs several times per training step.
   void For(int64_t n, int64_t grain,
-           const std::function<void(int64_t begin, int64_t end)>& fn);
+           absl::FunctionRef<void(int64_t begin, int64_t end)> fn);
 
  private:
   struct Impl;

@@ -4,6 +4,8 @@
 #ifndef TRAINYARD_CORE_VALIDATE_H_
 #define TRAINYARD_CORE_VALIDATE_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "trainyard/v1/model.pb.h"
@@ -35,6 +37,14 @@ absl::Status ValidateLossForTargets(const v1::LossSpec& loss, int output_dim,
 
 // Number of trainable scalars the spec would have. REQUIRES: valid spec.
 int64_t CountParams(const v1::ModelSpec& spec);
+
+// The learning rate an optimiser uses when the spec leaves it unset: 0.01 for
+// SGD, AdaGrad and RMSprop (and an unset kind), 0.001 for Adam and AdamW.
+double DefaultLearningRate(const v1::OptimizerSpec& spec);
+// The spec's learning rate if set, else DefaultLearningRate(spec).
+double EffectiveLearningRate(const v1::OptimizerSpec& spec);
+// The spec's weight decay if set, else 0.01 for AdamW and 0 for the others.
+double EffectiveWeightDecay(const v1::OptimizerSpec& spec);
 
 }  // namespace trainyard
 

@@ -1,0 +1,131 @@
+#include "core/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "core/checkpoint.h"
+#include "core/data/split.h"
+#include "core/data_check.h"
+
+namespace trainyard {
+
+EvalMetrics EvaluateModel(Model& model, const Loss& loss,
+                          const Preprocessor& preprocessor, const Dataset& data,
+                          absl::Span<const int64_t> indices, Parallel& parallel,
+                          int batch_size) {
+  std::vector<int64_t> all;
+  if (indices.empty()) {
+    all.resize(data.num_samples());
+    for (int64_t i = 0; i < data.num_samples(); ++i) all[i] = i;
+    indices = all;
+  }
+  const PassContext ctx{Mode::kEval, nullptr, &parallel};
+  const bool has_accuracy = loss.target_kind() != TargetKind::kRegression;
+  // Class labels are indices, not values to compare with outputs; MSE/MAE are
+  // only meaningful when targets and outputs have the same shape.
+  const bool elementwise = data.target_dim() == model.output_dim() &&
+                           loss.target_kind() != TargetKind::kClassIndex;
+  Matrix x, y;
+  double loss_sum = 0, se = 0, ae = 0;
+  int64_t correct = 0;
+  const int64_t n = static_cast<int64_t>(indices.size());
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t end = std::min<int64_t>(begin + batch_size, n);
+    const absl::Span<const int64_t> idx = indices.subspan(begin, end - begin);
+    GatherColumns(data.features(), idx, x);
+    preprocessor.Apply(x);
+    GatherColumns(data.targets(), idx, y);
+    const Matrix& out = model.Forward(x, ctx);
+    loss_sum += loss.Compute(out, y, nullptr) * static_cast<double>(end - begin);
+    if (has_accuracy) correct += loss.CountCorrect(out, y);
+    if (elementwise) {
+      se += (out - y).squaredNorm();
+      ae += (out - y).cwiseAbs().sum();
+    }
+  }
+  EvalMetrics m;
+  m.samples = n;
+  m.loss = n > 0 ? loss_sum / n : 0;
+  m.accuracy = has_accuracy && n > 0 ? static_cast<double>(correct) / n : -1;
+  const double elems = static_cast<double>(n) * model.output_dim();
+  m.mse = elementwise && n > 0 ? se / elems : 0;
+  m.mae = elementwise && n > 0 ? ae / elems : 0;
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Create(
+    const v1::Checkpoint& checkpoint, int threads) {
+  if (absl::Status s = ValidateCheckpoint(checkpoint); !s.ok()) return s;
+  std::unique_ptr<Predictor> p(new Predictor());
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Create(checkpoint.model());
+  if (!model.ok()) return model.status();
+  p->model_ = *std::move(model);
+  std::copy(checkpoint.params().begin(), checkpoint.params().end(),
+            p->model_->params());
+  std::copy(checkpoint.layer_state().begin(), checkpoint.layer_state().end(),
+            p->model_->state());
+  absl::StatusOr<std::unique_ptr<Loss>> loss = Loss::Create(checkpoint.training().loss());
+  if (!loss.ok()) return loss.status();
+  p->loss_ = *std::move(loss);
+  p->loss_spec_ = checkpoint.training().loss();
+  absl::StatusOr<Preprocessor> pre = PreprocessorFromProto(checkpoint.preprocessor());
+  if (!pre.ok()) return pre.status();
+  p->preprocessor_ = *std::move(pre);
+  p->parallel_ = std::make_unique<Parallel>(threads);
+  return p;
+}
+
+absl::StatusOr<Prediction> Predictor::Predict(const Matrix& features,
+                                              int mc_samples, uint64_t seed) {
+  if (features.rows() != model_->input_dim()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "features: each row needs %d values (the model's input_dim), got %d",
+        model_->input_dim(), features.rows()));
+  }
+  if (mc_samples < 0 || mc_samples > 10000) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "mc_samples must be in [0, 10000], got %d", mc_samples));
+  }
+  for (int64_t j = 0; j < features.cols(); ++j) {
+    if (!features.col(j).allFinite()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("features: row %d has a NaN or Inf value", j));
+    }
+  }
+  Matrix x = features;
+  preprocessor_.Apply(x);
+  Prediction p;
+  if (mc_samples == 0) {
+    p.mean = model_->Forward(x, PassContext{Mode::kEval, nullptr, parallel_.get()});
+    return p;
+  }
+  // Welford's running mean and variance over the passes, in double so that
+  // many passes do not lose precision.
+  Rng rng(seed);
+  const PassContext ctx{Mode::kMonteCarlo, &rng, parallel_.get()};
+  Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(model_->output_dim(), x.cols());
+  Eigen::MatrixXd m2 = Eigen::MatrixXd::Zero(model_->output_dim(), x.cols());
+  for (int k = 1; k <= mc_samples; ++k) {
+    const Eigen::MatrixXd out = model_->Forward(x, ctx).cast<double>();
+    const Eigen::MatrixXd delta = out - mean;
+    mean += delta / k;
+    m2.array() += delta.array() * (out - mean).array();
+  }
+  p.mean = mean.cast<Scalar>();
+  p.stddev = (m2 / mc_samples).cwiseSqrt().cast<Scalar>();
+  return p;
+}
+
+absl::StatusOr<EvalMetrics> Predictor::Evaluate(const Dataset& data) {
+  if (absl::Status s = CheckDataFitsModel(data, model_->input_dim(),
+                                          model_->output_dim(), loss_spec_,
+                                          "dataset");
+      !s.ok()) {
+    return s;
+  }
+  return EvaluateModel(*model_, *loss_, preprocessor_, data, {}, *parallel_);
+}
+
+}  // namespace trainyard

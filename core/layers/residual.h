@@ -1,0 +1,38 @@
+// Residual block H(x) = F(x) + scale * x (He et al.; scale is the lecture's
+// lambda, 1 by default).
+#ifndef TRAINYARD_CORE_LAYERS_RESIDUAL_H_
+#define TRAINYARD_CORE_LAYERS_RESIDUAL_H_
+
+#include <memory>
+
+#include "core/layer.h"
+#include "core/layers/sequential.h"
+
+namespace trainyard {
+
+// Parameters and state are those of F, in F's order.
+class ResidualLayer final : public Layer {
+ public:
+  // REQUIRES: body maps dim features to dim features.
+  ResidualLayer(int dim, std::unique_ptr<Sequential> body, Scalar scale);
+
+  std::string kind() const override { return "residual"; }
+  Scalar scale() const { return scale_; }
+  const Sequential& body() const { return *body_; }
+  int64_t num_params() const override { return body_->num_params(); }
+  int64_t num_state() const override { return body_->num_state(); }
+  void Bind(Scalar* params, Scalar* grads, Scalar* state) override;
+  void Initialize(Rng& rng) override;
+  void Forward(const Matrix& in, Matrix& out, const PassContext& ctx) override;
+  // din = dF/din^T dout + scale * dout.
+  void Backward(const Matrix& in, const Matrix& out, const Matrix& dout,
+                Matrix* din, const PassContext& ctx) override;
+
+ private:
+  std::unique_ptr<Sequential> body_;  // F; keeps F(x) for Backward
+  Scalar scale_;
+};
+
+}  // namespace trainyard
+
+#endif  // TRAINYARD_CORE_LAYERS_RESIDUAL_H_

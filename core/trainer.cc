@@ -1,0 +1,428 @@
+#include "core/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/data/split.h"
+#include "core/data_check.h"
+#include "core/evaluate.h"
+#include "core/loss.h"
+#include "core/optimizer.h"
+#include "core/parallel.h"
+#include "core/preprocess.h"
+#include "core/schedule.h"
+#include "core/validate.h"
+
+namespace trainyard {
+namespace {
+
+// RNG stream ids derived from the config seed; fixed so that checkpoints of
+// one build resume identically in another.
+constexpr uint64_t kInitStream = 1;
+constexpr uint64_t kDropoutStream = 2;
+constexpr uint64_t kShuffleStreamBase = 0x5eed'0000'0000ULL;
+
+int LogEverySteps(const v1::TrainingConfig& c) {
+  return c.has_log_every_steps() ? c.log_every_steps() : 10;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  v1::ModelSpec spec;
+  v1::TrainingConfig config;
+  TrainerOptions options;
+
+  std::shared_ptr<const Dataset> train;
+  // Validation samples come from `validation` (indices val_idx); when no
+  // separate set was given it is the training set and the split holds them out.
+  std::shared_ptr<const Dataset> validation;
+  std::vector<int64_t> train_idx;
+  std::vector<int64_t> val_idx;
+  Preprocessor preprocessor;
+
+  std::unique_ptr<Parallel> parallel;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Loss> loss;
+  std::unique_ptr<Optimizer> optimizer;
+  Rng dropout_rng;
+
+  // Position.
+  int64_t step = 0;
+  int completed_epochs = 0;
+  int64_t batches_in_epoch = 0;
+  double epoch_loss_sum = 0;  // sum over samples of the batch-mean loss * batch size
+  int64_t epoch_correct = 0;
+  int64_t epoch_samples = 0;
+
+  v1::EarlyStoppingState early;
+  std::vector<v1::EpochSummary> history;
+
+  // Reused buffers: no allocation per step once sized.
+  std::vector<int64_t> perm;
+  Matrix batch_x, batch_y, grad;
+
+  int64_t steps_per_epoch() const {
+    const int64_t b = config.batch_size();
+    return (static_cast<int64_t>(train_idx.size()) + b - 1) / b;
+  }
+};
+
+Trainer::Trainer(std::unique_ptr<State> state) : s_(std::move(state)) {}
+Trainer::~Trainer() = default;
+
+const Model& Trainer::model() const { return *s_->model; }
+int64_t Trainer::step() const { return s_->step; }
+int Trainer::epoch() const { return s_->completed_epochs; }
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
+    const v1::ModelSpec& spec, const v1::TrainingConfig& config,
+    std::shared_ptr<const Dataset> train,
+    std::shared_ptr<const Dataset> validation, const TrainerOptions& options) {
+  absl::StatusOr<int> output_dim = ValidateModelSpec(spec);
+  if (!output_dim.ok()) return output_dim.status();
+  if (absl::Status s = ValidateTrainingConfig(config); !s.ok()) return s;
+  if (options.threads < 1 || options.threads > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("threads must be in [1, 256], got %d", options.threads));
+  }
+  if (train == nullptr) return absl::InvalidArgumentError("dataset must be set");
+  if (absl::Status s = CheckDataFitsModel(*train, spec.input_dim(), *output_dim,
+                                          config.loss(), "dataset");
+      !s.ok()) {
+    return s;
+  }
+  if (validation != nullptr) {
+    if (absl::Status s = CheckDataFitsModel(*validation, spec.input_dim(),
+                                            *output_dim, config.loss(),
+                                            "validation dataset");
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  auto st = std::make_unique<State>();
+  st->spec = spec;
+  st->config = config;
+  st->options = options;
+  st->train = train;
+
+  if (validation != nullptr) {
+    st->validation = std::move(validation);
+    st->train_idx.resize(train->num_samples());
+    for (int64_t i = 0; i < train->num_samples(); ++i) st->train_idx[i] = i;
+    st->val_idx.resize(st->validation->num_samples());
+    for (int64_t i = 0; i < st->validation->num_samples(); ++i) st->val_idx[i] = i;
+  } else {
+    Split split = SplitIndices(train->num_samples(),
+                               config.validation_fraction(), config.seed());
+    st->train_idx = std::move(split.train);
+    st->val_idx = std::move(split.validation);
+    if (!st->val_idx.empty()) st->validation = train;
+  }
+  if (st->train_idx.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "validation_fraction %g leaves no training samples out of %d",
+        config.validation_fraction(), train->num_samples()));
+  }
+  if (config.early_stopping().patience() > 0 && st->val_idx.empty()) {
+    return absl::InvalidArgumentError(
+        "early_stopping.patience needs validation data: set "
+        "validation_fraction or give a validation dataset");
+  }
+
+  st->preprocessor = FitPreprocessor(*train, st->train_idx);
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Create(spec);
+  if (!model.ok()) return model.status();
+  st->model = *std::move(model);
+  absl::StatusOr<std::unique_ptr<Loss>> loss = Loss::Create(config.loss());
+  if (!loss.ok()) return loss.status();
+  st->loss = *std::move(loss);
+  absl::StatusOr<std::unique_ptr<Optimizer>> opt =
+      Optimizer::Create(config.optimizer(), st->model->num_params());
+  if (!opt.ok()) return opt.status();
+  st->optimizer = *std::move(opt);
+
+  const Rng root(config.seed());
+  Rng init_rng = root.Fork(kInitStream);
+  st->model->Initialize(init_rng);
+  st->dropout_rng = root.Fork(kDropoutStream);
+  st->parallel = std::make_unique<Parallel>(options.threads);
+  st->early.set_best_val_loss(INFINITY);
+  return std::unique_ptr<Trainer>(new Trainer(std::move(st)));
+}
+
+namespace {
+
+template <typename T>
+absl::Status CopyInto(const google::protobuf::RepeatedField<T>& from,
+                      Scalar* to, int64_t n, std::string_view field) {
+  if (from.size() != n) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint %s has %d values, the model needs %d", field, from.size(), n));
+  }
+  std::copy(from.begin(), from.end(), to);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Trainer::InitializeFrom(const v1::Checkpoint& checkpoint) {
+  if (absl::Status s = CopyInto(checkpoint.params(), s_->model->params(),
+                                s_->model->num_params(), "params");
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        s.message(), " (init_from needs a checkpoint of the same architecture)"));
+  }
+  return CopyInto(checkpoint.layer_state(), s_->model->state(),
+                  s_->model->num_state(), "layer_state");
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Resume(
+    const v1::Checkpoint& ckpt, std::shared_ptr<const Dataset> train,
+    std::shared_ptr<const Dataset> validation, const TrainerOptions& options) {
+  absl::StatusOr<std::unique_ptr<Trainer>> t =
+      Create(ckpt.model(), ckpt.training(), std::move(train),
+             std::move(validation), options);
+  if (!t.ok()) return t.status();
+  State& st = *(*t)->s_;
+  if (absl::Status s = (*t)->InitializeFrom(ckpt); !s.ok()) return s;
+  std::vector<std::pair<std::string, std::vector<Scalar>*>> buffers =
+      st.optimizer->StateBuffers();
+  if (static_cast<int>(buffers.size()) != ckpt.optimizer_state_size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint optimizer_state has %d buffers, the optimizer needs %d",
+        ckpt.optimizer_state_size(), buffers.size()));
+  }
+  for (int i = 0; i < ckpt.optimizer_state_size(); ++i) {
+    const v1::OptimizerBuffer& b = ckpt.optimizer_state(i);
+    if (b.name() != buffers[i].first) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "checkpoint optimizer_state[%d] is \"%s\", expected \"%s\"", i,
+          b.name(), buffers[i].first));
+    }
+    if (absl::Status s = CopyInto(b.values(), buffers[i].second->data(),
+                                  buffers[i].second->size(),
+                                  "optimizer_state." + b.name());
+        !s.ok()) {
+      return s;
+    }
+  }
+  st.optimizer->set_steps(ckpt.optimizer_steps());
+  if (ckpt.rng_state_size() != 4) {
+    return absl::InvalidArgumentError("checkpoint rng_state must have 4 words");
+  }
+  Rng::State rs;
+  std::copy(ckpt.rng_state().begin(), ckpt.rng_state().end(), rs.begin());
+  st.dropout_rng.set_state(rs);
+  if (ckpt.batches_in_epoch() < 0 ||
+      ckpt.batches_in_epoch() >= st.steps_per_epoch() ||
+      ckpt.completed_epochs() < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint data position (epoch %d, batch %d) does not fit the "
+        "dataset (%d batches per epoch)",
+        ckpt.completed_epochs(), ckpt.batches_in_epoch(), st.steps_per_epoch()));
+  }
+  absl::StatusOr<Preprocessor> pre = PreprocessorFromProto(ckpt.preprocessor());
+  if (!pre.ok()) return pre.status();
+  st.preprocessor = *std::move(pre);
+  st.step = ckpt.step();
+  st.completed_epochs = ckpt.completed_epochs();
+  st.batches_in_epoch = ckpt.batches_in_epoch();
+  st.epoch_loss_sum = ckpt.epoch_loss_sum();
+  st.epoch_correct = ckpt.epoch_correct();
+  st.epoch_samples = ckpt.epoch_samples();
+  st.early = ckpt.early_stopping();
+  st.history.assign(ckpt.history().begin(), ckpt.history().end());
+  return t;
+}
+
+v1::Checkpoint Trainer::MakeCheckpoint() const {
+  const State& st = *s_;
+  v1::Checkpoint c;
+  *c.mutable_model() = st.spec;
+  *c.mutable_training() = st.config;
+  c.mutable_params()->Assign(st.model->params(),
+                             st.model->params() + st.model->num_params());
+  c.mutable_layer_state()->Assign(st.model->state(),
+                                  st.model->state() + st.model->num_state());
+  for (auto& [name, buf] : st.optimizer->StateBuffers()) {
+    v1::OptimizerBuffer* b = c.add_optimizer_state();
+    b->set_name(name);
+    b->mutable_values()->Assign(buf->begin(), buf->end());
+  }
+  c.set_optimizer_steps(st.optimizer->steps());
+  c.set_step(st.step);
+  c.set_completed_epochs(st.completed_epochs);
+  c.set_batches_in_epoch(st.batches_in_epoch);
+  c.set_epoch_loss_sum(st.epoch_loss_sum);
+  c.set_epoch_correct(st.epoch_correct);
+  c.set_epoch_samples(st.epoch_samples);
+  for (uint64_t w : st.dropout_rng.state()) c.add_rng_state(w);
+  *c.mutable_preprocessor() = PreprocessorToProto(st.preprocessor);
+  *c.mutable_early_stopping() = st.early;
+  for (const v1::EpochSummary& e : st.history) *c.add_history() = e;
+  c.set_num_features(st.train->num_features());
+  c.set_target_dim(st.train->target_dim());
+  return c;
+}
+
+namespace {
+
+// The epoch's visiting order over the training indices: a pure function of
+// (seed, epoch), so a resumed run visits the same batches.
+void EpochPermutation(uint64_t seed, int epoch,
+                      const std::vector<int64_t>& train_idx,
+                      std::vector<int64_t>& perm) {
+  perm = train_idx;
+  Rng rng = Rng(seed).Fork(kShuffleStreamBase + static_cast<uint64_t>(epoch));
+  for (int64_t i = static_cast<int64_t>(perm.size()) - 1; i > 0; --i) {
+    std::swap(perm[i], perm[rng.Below(static_cast<uint64_t>(i) + 1)]);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<RunOutcome> Trainer::Run(TrainingObserver* observer,
+                                        const StopToken* stop) {
+  State& st = *s_;
+  TrainingObserver null_observer;
+  if (observer == nullptr) observer = &null_observer;
+  const v1::TrainingConfig& cfg = st.config;
+  const int64_t batch = cfg.batch_size();
+  const int64_t steps_per_epoch = st.steps_per_epoch();
+  const int log_every = LogEverySteps(cfg);
+  const bool has_accuracy = st.loss->target_kind() != TargetKind::kRegression;
+  const PassContext train_ctx{Mode::kTrain, &st.dropout_rng, st.parallel.get()};
+  Scalar* params = st.model->params();
+  Scalar* grads = st.model->grads();
+  const int64_t n_params = st.model->num_params();
+
+  while (st.completed_epochs < cfg.epochs()) {
+    const int epoch = st.completed_epochs + 1;  // 1-based, for reports
+    EpochPermutation(cfg.seed(), st.completed_epochs, st.train_idx, st.perm);
+    const auto epoch_start = std::chrono::steady_clock::now();
+    int64_t samples_this_run = 0;
+
+    for (int64_t b = st.batches_in_epoch; b < steps_per_epoch; ++b) {
+      if (stop != nullptr && stop->cancel_requested()) return RunOutcome::kCancelled;
+      if (stop != nullptr && stop->pause_requested()) return RunOutcome::kPaused;
+
+      const int64_t begin = b * batch;
+      const int64_t end = std::min<int64_t>(begin + batch, st.perm.size());
+      const absl::Span<const int64_t> idx(st.perm.data() + begin, end - begin);
+      GatherColumns(st.train->features(), idx, st.batch_x);
+      st.preprocessor.Apply(st.batch_x);
+      GatherColumns(st.train->targets(), idx, st.batch_y);
+
+      const Matrix& out = st.model->Forward(st.batch_x, train_ctx);
+      const double loss = st.loss->Compute(out, st.batch_y, &st.grad);
+      if (!std::isfinite(loss)) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "loss became %s at epoch %d, step %d", std::isnan(loss) ? "NaN" : "Inf",
+            epoch, st.step + 1));
+      }
+      if (has_accuracy) st.epoch_correct += st.loss->CountCorrect(out, st.batch_y);
+      st.model->Backward(st.grad, train_ctx);
+      const double grad_norm = ClipGradNorm(grads, n_params, cfg.clip_grad_norm());
+      if (!std::isfinite(grad_norm)) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "gradient norm became %s at epoch %d, step %d",
+            std::isnan(grad_norm) ? "NaN" : "Inf", epoch, st.step + 1));
+      }
+      const double lr = LearningRateAt(cfg.schedule(), st.optimizer->base_learning_rate(),
+                                       st.step, steps_per_epoch);
+      st.optimizer->Step(params, grads, lr);
+
+      const int64_t n = end - begin;
+      st.epoch_loss_sum += loss * static_cast<double>(n);
+      st.epoch_samples += n;
+      samples_this_run += n;
+      ++st.step;
+      ++st.batches_in_epoch;
+      if (st.step % log_every == 0) {
+        observer->OnStep(StepMetrics{st.step, epoch, loss, lr, grad_norm});
+      }
+    }
+
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start)
+            .count();
+    v1::EpochSummary summary;
+    summary.set_epoch(epoch);
+    summary.set_step(st.step);
+    summary.set_train_loss(st.epoch_loss_sum / static_cast<double>(st.epoch_samples));
+    summary.set_train_accuracy(
+        has_accuracy ? static_cast<double>(st.epoch_correct) / st.epoch_samples : -1);
+    summary.set_val_loss(-1);
+    summary.set_val_accuracy(-1);
+    if (!st.val_idx.empty()) {
+      const EvalMetrics m = EvaluateModel(*st.model, *st.loss, st.preprocessor,
+                                          *st.validation, st.val_idx, *st.parallel);
+      summary.set_val_loss(m.loss);
+      summary.set_val_accuracy(m.accuracy);
+      if (!std::isfinite(m.loss)) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "validation loss became %s at epoch %d, step %d",
+            std::isnan(m.loss) ? "NaN" : "Inf", epoch, st.step));
+      }
+    }
+    summary.set_epoch_seconds(seconds);
+    summary.set_samples_per_second(seconds > 0 ? samples_this_run / seconds : 0);
+
+    st.completed_epochs = epoch;
+    st.batches_in_epoch = 0;
+    st.epoch_loss_sum = 0;
+    st.epoch_correct = 0;
+    st.epoch_samples = 0;
+    st.history.push_back(summary);
+
+    bool stop_early = false;
+    const v1::EarlyStopping& es = cfg.early_stopping();
+    if (es.patience() > 0) {
+      if (summary.val_loss() < st.early.best_val_loss() - es.min_delta()) {
+        st.early.set_best_val_loss(summary.val_loss());
+        st.early.set_best_epoch(epoch);
+        st.early.set_epochs_without_improvement(0);
+        if (es.restore_best()) {
+          st.early.mutable_best_params()->Assign(params, params + n_params);
+          st.early.mutable_best_state()->Assign(
+              st.model->state(), st.model->state() + st.model->num_state());
+        }
+      } else {
+        st.early.set_epochs_without_improvement(
+            st.early.epochs_without_improvement() + 1);
+        stop_early = st.early.epochs_without_improvement() >= es.patience();
+      }
+    }
+    if (stop_early && es.restore_best() && st.early.best_params_size() == n_params) {
+      std::copy(st.early.best_params().begin(), st.early.best_params().end(), params);
+      std::copy(st.early.best_state().begin(), st.early.best_state().end(),
+                st.model->state());
+    }
+
+    EpochMetrics em;
+    em.epoch = epoch;
+    em.step = st.step;
+    em.train_loss = summary.train_loss();
+    em.train_accuracy = summary.train_accuracy();
+    em.val_loss = summary.val_loss();
+    em.val_accuracy = summary.val_accuracy();
+    em.samples_per_second = summary.samples_per_second();
+    em.epoch_seconds = seconds;
+    observer->OnEpoch(em);
+    if (stop_early) return RunOutcome::kEarlyStopped;
+    if (cfg.checkpoint_every_epochs() > 0 && epoch < cfg.epochs() &&
+        epoch % cfg.checkpoint_every_epochs() == 0) {
+      observer->OnCheckpoint(MakeCheckpoint());
+    }
+  }
+  return RunOutcome::kCompleted;
+}
+
+}  // namespace trainyard

@@ -1,0 +1,249 @@
+// MetadataStore: jobs, events and checkpoints (datasets and opening are in
+// metadata_store.cc).
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/metadata_store.h"
+#include "server/metadata_store_internal.h"
+
+namespace trainyard::server {
+namespace {
+
+using store_internal::CollectRows;
+using store_internal::CountRow;
+using store_internal::InTransaction;
+using store_internal::MakePageToken;
+using store_internal::Micros;
+using store_internal::PageKey;
+using store_internal::ParsePageToken;
+using store_internal::ParseRow;
+using store_internal::Query;
+
+int64_t StateMask(absl::Span<const v1::JobState> states) {
+  int64_t mask = 0;
+  for (v1::JobState s : states) {
+    const int bit = static_cast<int>(s);
+    if (bit >= 0 && bit < 63) mask |= int64_t{1} << bit;
+  }
+  return mask;
+}
+
+// Binds the columns shared by insert_job and update_job (same numbering).
+void BindJob(Query& q, const v1::Job& job, const std::string& proto) {
+  q.BindText(1, job.id())
+      .BindTextOrNull(2, job.request_id())
+      .Bind(3, job.state())
+      .Bind(4, job.priority())
+      .Bind(5, Micros(job.create_time()))
+      .BindTextOrNull(6, job.dataset_id())
+      .BindTextOrNull(7, job.validation_dataset_id())
+      .BindBlob(8, proto);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ jobs
+
+absl::Status MetadataStore::InsertJob(const v1::Job& job) {
+  const std::string proto = job.SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
+    const std::pair<const char*, const std::string*> refs[] = {
+        {"dataset_id", &job.dataset_id()},
+        {"validation_dataset_id", &job.validation_dataset_id()}};
+    for (const auto& [field, id] : refs) {
+      if (id->empty()) continue;
+      absl::StatusOr<int64_t> n = CountRow(stmts_->dataset_exists, *id);
+      if (!n.ok()) return n.status();
+      if (*n == 0) return absl::NotFoundError(absl::StrCat(field, ": no dataset ", *id));
+    }
+    Query q(stmts_->insert_job);
+    BindJob(q, job, proto);
+    absl::Status s = q.Run();
+    if (absl::IsAlreadyExists(s)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "a job with id ", job.id(), " or request_id \"", job.request_id(), "\" exists"));
+    }
+    return s;
+  });
+}
+
+absl::Status MetadataStore::UpdateJob(const v1::Job& job) {
+  const std::string proto = job.SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->update_job);
+  BindJob(q, job, proto);
+  if (absl::Status s = q.Run(); !s.ok()) return s;
+  if (q.changes() == 0) return absl::NotFoundError(absl::StrCat("no job ", job.id()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> MetadataStore::GetJob(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->get_job);
+  q.BindText(1, id);
+  absl::StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(absl::StrCat("no job ", std::string(id)));
+  return ParseRow<v1::Job>(q.Blob(0), "job");
+}
+
+absl::StatusOr<std::optional<v1::Job>> MetadataStore::FindJobByRequestId(
+    std::string_view request_id) {
+  if (request_id.empty()) return std::optional<v1::Job>();
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->job_by_request_id);
+  q.BindText(1, request_id);
+  absl::StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<v1::Job>();
+  absl::StatusOr<v1::Job> job = ParseRow<v1::Job>(q.Blob(0), "job");
+  if (!job.ok()) return job.status();
+  return std::optional<v1::Job>(*std::move(job));
+}
+
+absl::StatusOr<JobPage> MetadataStore::ListJobs(const JobQuery& query) {
+  absl::StatusOr<PageKey> key = ParsePageToken("j", query.page_token);
+  if (!key.ok()) return key.status();
+  const int limit = store_internal::ClampPageSize(query.page_size);
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->list_jobs);
+  q.Bind(1, StateMask(query.states)).Bind(2, key->present).Bind(3, key->created_us)
+      .BindText(4, key->id).Bind(5, limit + 1);
+  JobPage page;
+  int64_t last_created = 0;
+  std::string last_id;
+  while (true) {
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (static_cast<int>(page.jobs.size()) == limit) {
+      page.next_page_token = MakePageToken("j", last_created, last_id);
+      break;
+    }
+    absl::StatusOr<v1::Job> job = ParseRow<v1::Job>(q.Blob(0), "job");
+    if (!job.ok()) return job.status();
+    page.jobs.push_back(*std::move(job));
+    last_created = q.Int(1);
+    last_id = q.Text(2);
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<v1::Job>> MetadataStore::JobsInStates(
+    absl::Span<const v1::JobState> states) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->jobs_in_states);
+  q.Bind(1, StateMask(states));
+  std::vector<v1::Job> out;
+  if (absl::Status s = CollectRows(q, "job", &out); !s.ok()) return s;
+  return out;
+}
+
+// ---------------------------------------------------------------- events
+
+absl::Status MetadataStore::AppendEvents(std::string_view job_id,
+                                         absl::Span<const v1::JobEvent> events) {
+  for (const v1::JobEvent& e : events) {
+    if (e.job_id() != job_id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("event for job ", e.job_id(), " appended to job ", std::string(job_id)));
+    }
+  }
+  std::vector<std::string> protos;
+  protos.reserve(events.size());
+  for (const v1::JobEvent& e : events) protos.push_back(e.SerializeAsString());
+  absl::MutexLock lock(&mu_);
+  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
+    for (size_t i = 0; i < events.size(); ++i) {
+      absl::Status s = Query(stmts_->insert_event)
+                           .BindText(1, job_id)
+                           .Bind(2, events[i].seq())
+                           .BindBlob(3, protos[i])
+                           .Run();
+      if (absl::IsAlreadyExists(s)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("job ", std::string(job_id), " already has an event with seq ", events[i].seq()));
+      }
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<v1::JobEvent>> MetadataStore::ReadEvents(std::string_view job_id,
+                                                                    int64_t after_seq,
+                                                                    int limit) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->read_events);
+  q.BindText(1, job_id).Bind(2, after_seq).Bind(3, limit);
+  std::vector<v1::JobEvent> out;
+  if (absl::Status s = CollectRows(q, "event", &out); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<int64_t> MetadataStore::MaxEventSeq(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  return CountRow(stmts_->max_seq, job_id);
+}
+
+// ----------------------------------------------------------- checkpoints
+
+absl::Status MetadataStore::InsertCheckpoint(const v1::CheckpointInfo& info) {
+  const std::string proto = info.SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  absl::Status s = Query(stmts_->insert_checkpoint)
+                       .BindText(1, info.id())
+                       .BindText(2, info.job_id())
+                       .Bind(3, info.step())
+                       .Bind(4, info.epoch())
+                       .Bind(5, info.size_bytes())
+                       .Bind(6, Micros(info.created_at()))
+                       .BindBlob(7, proto)
+                       .Run();
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("checkpoint ", info.id(), " exists"));
+  }
+  return s;
+}
+
+absl::StatusOr<v1::CheckpointInfo> MetadataStore::GetCheckpoint(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->get_checkpoint);
+  q.BindText(1, id);
+  absl::StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(absl::StrCat("no checkpoint ", std::string(id)));
+  return ParseRow<v1::CheckpointInfo>(q.Blob(0), "checkpoint");
+}
+
+absl::StatusOr<std::vector<v1::CheckpointInfo>> MetadataStore::ListCheckpoints(
+    std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->list_checkpoints);
+  q.BindText(1, job_id);
+  std::vector<v1::CheckpointInfo> out;
+  if (absl::Status s = CollectRows(q, "checkpoint", &out); !s.ok()) return s;
+  return out;
+}
+
+absl::Status MetadataStore::DeleteCheckpoint(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  Query q(stmts_->delete_checkpoint);
+  q.BindText(1, id);
+  if (absl::Status s = q.Run(); !s.ok()) return s;
+  if (q.changes() == 0) return absl::NotFoundError(absl::StrCat("no checkpoint ", std::string(id)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> MetadataStore::IsBlobReferenced(std::string_view sha256) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<int64_t> d = CountRow(stmts_->count_sha_in_datasets, sha256);
+  if (!d.ok()) return d.status();
+  if (*d > 0) return true;
+  absl::StatusOr<int64_t> c = CountRow(stmts_->count_sha_in_checkpoints, sha256);
+  if (!c.ok()) return c.status();
+  return *c > 0;
+}
+
+}  // namespace trainyard::server
