@@ -1,9 +1,13 @@
-// The lecture's demonstrations, run through the real trainer: a perceptron
-// cannot fit XOR but fits AND, a two-layer MLP fits XOR, a small ReLU MLP fits
-// sin(x) on [-pi, pi].
+// The lecture's demonstrations, run through the real trainer with the
+// example configs users start from (examples/*/): a perceptron cannot fit XOR
+// but fits AND, a two-layer MLP fits XOR, a small ReLU MLP fits sin(x) on
+// [-pi, pi].
 #include <memory>
+#include <string>
 
+#include "core/data/file_util.h"
 #include "core/evaluate.h"
+#include "core/spec_json.h"
 #include "core/trainer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/specs.h"
@@ -11,12 +15,22 @@
 namespace trainyard {
 namespace {
 
-using testing::FromJson;
+v1::ModelSpec ExampleModel(const std::string& name) {
+  auto text = ReadFile(std::string(TRAINYARD_SOURCE_DIR) + "/examples/" + name + "/model.json");
+  EXPECT_TRUE(text.ok()) << text.status();
+  auto spec = ParseModelSpecJson(*text);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  return *spec;
+}
 
-struct LastEpoch : TrainingObserver {
-  EpochMetrics last;
-  void OnEpoch(const EpochMetrics& m) override { last = m; }
-};
+v1::TrainingConfig ExampleTraining(const std::string& name) {
+  auto text =
+      ReadFile(std::string(TRAINYARD_SOURCE_DIR) + "/examples/" + name + "/training.json");
+  EXPECT_TRUE(text.ok()) << text.status();
+  auto config = ParseTrainingConfigJson(*text);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
 
 EvalMetrics TrainAndEvaluate(const v1::ModelSpec& spec,
                              const v1::TrainingConfig& config,
@@ -33,19 +47,15 @@ EvalMetrics TrainAndEvaluate(const v1::ModelSpec& spec,
   return *metrics;
 }
 
-const char kPerceptronModel[] =
-    R"({"inputDim": 2, "layers": [{"dense": {"units": 1}}]})";
-const char kPerceptronTraining[] = R"({
-  "loss": {"kind": "PERCEPTRON"}, "optimizer": {"learningRate": 0.1, "sgd": {}},
-  "batchSize": 1, "epochs": 200, "seed": 3})";
 
 TEST(LectureTest, PerceptronCannotFitXor) {
   // Some XOR point is always misclassified by a line: at most 3 of 4 right.
   for (uint64_t seed : {1, 2, 3, 4, 5}) {
-    auto config = FromJson<v1::TrainingConfig>(kPerceptronTraining);
+    v1::TrainingConfig config = ExampleTraining("xor_perceptron");
     config.set_seed(seed);
-    const EvalMetrics m = TrainAndEvaluate(FromJson<v1::ModelSpec>(kPerceptronModel),
-                                           config, testing::XorDataset(true));
+    config.set_epochs(200);
+    const EvalMetrics m = TrainAndEvaluate(ExampleModel("xor_perceptron"), config,
+                                           testing::XorDataset(true));
     EXPECT_LE(m.accuracy, 0.75) << "seed " << seed;
   }
 }
@@ -57,36 +67,21 @@ TEST(LectureTest, PerceptronFitsAnd) {
   Matrix y(1, 4);
   y << -1, -1, -1, 1;
   auto data = std::make_shared<const Dataset>(x, y, true, v1::PREPROCESSING_NONE);
-  const EvalMetrics m = TrainAndEvaluate(FromJson<v1::ModelSpec>(kPerceptronModel),
-                                         FromJson<v1::TrainingConfig>(kPerceptronTraining),
-                                         data);
+  const EvalMetrics m = TrainAndEvaluate(ExampleModel("xor_perceptron"),
+                                         ExampleTraining("xor_perceptron"), data);
   EXPECT_EQ(m.accuracy, 1.0);
 }
 
 TEST(LectureTest, TwoLayerMlpFitsXor) {
-  auto spec = FromJson<v1::ModelSpec>(R"({"inputDim": 2, "layers": [
-    {"dense": {"units": 8}}, {"activation": {"kind": "TANH"}},
-    {"dense": {"units": 1}}]})");
-  auto config = FromJson<v1::TrainingConfig>(R"({
-    "loss": {"kind": "BCE_WITH_LOGITS"},
-    "optimizer": {"learningRate": 0.05, "adam": {}},
-    "batchSize": 4, "epochs": 500, "seed": 1})");
-  const EvalMetrics m = TrainAndEvaluate(spec, config, testing::XorDataset(false));
+  const EvalMetrics m = TrainAndEvaluate(ExampleModel("xor_mlp"), ExampleTraining("xor_mlp"),
+                                         testing::XorDataset(false));
   EXPECT_EQ(m.accuracy, 1.0);
   EXPECT_LT(m.loss, 0.05);
 }
 
 TEST(LectureTest, ReluMlpFitsSine) {
-  auto spec = FromJson<v1::ModelSpec>(R"({"inputDim": 1, "layers": [
-    {"dense": {"units": 64}}, {"activation": {"kind": "RELU"}},
-    {"dense": {"units": 64}}, {"activation": {"kind": "RELU"}},
-    {"dense": {"units": 1}}]})");
-  auto config = FromJson<v1::TrainingConfig>(R"({
-    "loss": {"kind": "MSE"},
-    "optimizer": {"learningRate": 0.003, "adam": {}},
-    "schedule": {"cosine": {"tMax": 1500, "etaMin": 0.0001}, "unit": "EPOCHS"},
-    "batchSize": 25, "epochs": 1500, "seed": 1})");
-  const EvalMetrics m = TrainAndEvaluate(spec, config, testing::SinDataset(200));
+  const EvalMetrics m = TrainAndEvaluate(ExampleModel("sin_mlp"), ExampleTraining("sin_mlp"),
+                                         testing::SinDataset(200));
   EXPECT_LT(m.mse, 1e-3);
 }
 
