@@ -1,0 +1,189 @@
+// Backend: datasets (create from an uploaded blob, list, delete) and the
+// shared in-memory dataset cache.
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/dataset.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/backend.h"
+#include "server/backend_internal.h"
+#include "server/ids.h"
+
+namespace trainyard::server {
+namespace {
+
+absl::Status CheckHeader(const v1::DatasetHeader& header) {
+  if (header.name().empty() || header.name().size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "header.name must be 1..128 characters, got ", header.name().size()));
+  }
+  if (header.format() != v1::CSV && header.format() != v1::IDX) {
+    return absl::InvalidArgumentError("header.format must be CSV or IDX");
+  }
+  if (header.format() == v1::IDX) {
+    const v1::IdxParts& parts = header.idx_parts();
+    if (parts.images_size_bytes() <= 0 || parts.labels_size_bytes() <= 0) {
+      return absl::InvalidArgumentError(
+          "header.idx_parts.images_size_bytes and labels_size_bytes must be > 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The parse-relevant part of a dataset row: rows with equal keys and equal
+// bytes parse to the same data.
+bool SameParse(const v1::Dataset& a, const v1::Dataset& b) {
+  using google::protobuf::util::MessageDifferencer;
+  return a.format() == b.format() &&
+         MessageDifferencer::Equals(a.csv_options(), b.csv_options()) &&
+         MessageDifferencer::Equals(a.idx_parts(), b.idx_parts()) &&
+         a.idx_preprocessing() == b.idx_preprocessing();
+}
+
+absl::StatusOr<std::shared_ptr<const Dataset>> Parse(const v1::Dataset& row,
+                                                     std::string_view bytes) {
+  if (row.format() == v1::CSV) return LoadCsv(bytes, row.csv_options());
+  const int64_t images = row.idx_parts().images_size_bytes();
+  const int64_t labels = row.idx_parts().labels_size_bytes();
+  if (images <= 0 || labels <= 0 || images + labels != static_cast<int64_t>(bytes.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "header.idx_parts sizes (", images, " + ", labels,
+        ") must add up to the bytes uploaded (", bytes.size(), ")"));
+  }
+  return LoadIdx(bytes.substr(0, images), bytes.substr(images), row.idx_preprocessing());
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Dataset>> Backend::Impl::LoadDataset(
+    const v1::Dataset& row) {
+  {
+    absl::MutexLock lock(&cache_mu);
+    auto it = dataset_cache.find(row.id());
+    if (it != dataset_cache.end()) {
+      if (std::shared_ptr<const Dataset> live = it->second.lock()) return live;
+    }
+  }
+  // Parse outside the lock: a big dataset must not stall other lookups. Two
+  // racing loads both parse, and the second keeps the first one's copy.
+  absl::StatusOr<std::string> bytes = blobs->ReadAll(row.sha256());
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<std::shared_ptr<const Dataset>> data = Parse(row, *bytes);
+  if (!data.ok()) return data.status();
+  absl::MutexLock lock(&cache_mu);
+  std::weak_ptr<const Dataset>& slot = dataset_cache[row.id()];
+  if (std::shared_ptr<const Dataset> live = slot.lock()) return live;
+  slot = *data;
+  // Drop expired entries now and then so the map does not grow forever.
+  for (auto it = dataset_cache.begin(); it != dataset_cache.end();) {
+    it = it->second.expired() ? dataset_cache.erase(it) : std::next(it);
+  }
+  dataset_cache[row.id()] = *data;
+  return *data;
+}
+
+absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& header,
+                                                   const std::string& sha256,
+                                                   int64_t size_bytes) {
+  Impl& im = *impl_;
+  if (absl::Status s = CheckHeader(header); !s.ok()) return s;
+  if (!IsSha256Hex(sha256)) {
+    return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
+  }
+  absl::StatusOr<int64_t> stored = im.blobs->Size(sha256);
+  if (!stored.ok()) return stored.status();
+  if (*stored != size_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("size_bytes is ", size_bytes,
+                                                   " but the stored upload has ", *stored));
+  }
+  if (size_bytes > im.options.max_dataset_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "dataset has ", size_bytes, " bytes, more than the limit ", im.options.max_dataset_bytes));
+  }
+
+  v1::Dataset row;
+  row.set_name(header.name());
+  row.set_sha256(sha256);
+  row.set_format(header.format());
+  row.set_size_bytes(size_bytes);
+  if (header.format() == v1::CSV) {
+    *row.mutable_csv_options() = header.csv_options();
+  } else {
+    *row.mutable_idx_parts() = header.idx_parts();
+    row.set_idx_preprocessing(header.idx_preprocessing());
+  }
+
+  absl::MutexLock lock(&im.dataset_mu);
+  absl::StatusOr<std::vector<v1::Dataset>> same_bytes = im.store->FindDatasetsBySha256(sha256);
+  if (!same_bytes.ok()) return same_bytes.status();
+  const v1::Dataset* parsed_before = nullptr;
+  for (const v1::Dataset& other : *same_bytes) {
+    if (!SameParse(other, row)) continue;
+    if (other.name() == row.name()) return other;  // a repeated upload
+    parsed_before = &other;
+  }
+  if (parsed_before != nullptr) {
+    // Same bytes, same options: the counts are known, no need to parse again.
+    row.set_num_samples(parsed_before->num_samples());
+    row.set_num_features(parsed_before->num_features());
+    row.set_target_dim(parsed_before->target_dim());
+    row.set_num_classes(parsed_before->num_classes());
+  } else {
+    absl::StatusOr<std::string> bytes = im.blobs->ReadAll(sha256);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<std::shared_ptr<const Dataset>> data = Parse(row, *bytes);
+    if (!data.ok()) return data.status();
+    row.set_num_samples((*data)->num_samples());
+    row.set_num_features((*data)->num_features());
+    row.set_target_dim((*data)->target_dim());
+    row.set_num_classes((*data)->num_classes());
+  }
+  row.set_id(NewDatasetId());
+  SetTimestamp(absl::Now(), row.mutable_created_at());
+  if (absl::Status s = im.store->InsertDataset(row); !s.ok()) return s;
+  return row;
+}
+
+absl::StatusOr<v1::Dataset> Backend::GetDataset(std::string_view id) {
+  if (!IsDatasetId(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset_id \"", std::string(id.substr(0, 64)), "\" is not a dataset id (ds-...)"));
+  }
+  return impl_->store->GetDataset(id);
+}
+
+absl::StatusOr<v1::ListDatasetsResponse> Backend::ListDatasets(
+    const v1::ListDatasetsRequest& r) {
+  if (r.page_size() < 0) return absl::InvalidArgumentError("page_size must be >= 0");
+  absl::StatusOr<DatasetPage> page =
+      impl_->store->ListDatasets(r.name(), r.page_size(), r.page_token());
+  if (!page.ok()) return page.status();
+  v1::ListDatasetsResponse response;
+  for (v1::Dataset& d : page->datasets) *response.add_datasets() = std::move(d);
+  response.set_next_page_token(page->next_page_token);
+  return response;
+}
+
+absl::Status Backend::DeleteDataset(std::string_view id) {
+  Impl& im = *impl_;
+  if (!IsDatasetId(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset_id \"", std::string(id.substr(0, 64)), "\" is not a dataset id (ds-...)"));
+  }
+  absl::MutexLock lock(&im.dataset_mu);
+  absl::StatusOr<DeletedDataset> deleted = im.store->DeleteDataset(id);
+  if (!deleted.ok()) return deleted.status();
+  {
+    absl::MutexLock cache_lock(&im.cache_mu);
+    im.dataset_cache.erase(std::string(id));
+  }
+  if (!deleted->blob_still_referenced) {
+    absl::Status s = im.blobs->Remove(deleted->sha256);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace trainyard::server

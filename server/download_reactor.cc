@@ -1,0 +1,118 @@
+// DownloadCheckpoint: the file from `offset` in chunks of up to 1 MiB, each
+// carrying its offset, the total size and the file's sha256, with one write in
+// flight. File reads run on the Executor; the reactor's reactions only start
+// the next read or write.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/blob_store.h"
+#include "server/reactors.h"
+#include "server/status_util.h"
+
+namespace trainyard::server {
+namespace {
+
+constexpr int64_t kChunkBytes = 1 << 20;
+// Room for the other fields and framing when a small max message size forces
+// smaller chunks.
+constexpr int64_t kEnvelopeBytes = 1024;
+
+class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadCheckpointResponse> {
+ public:
+  DownloadReactor(const ServiceDeps& deps, v1::DownloadCheckpointRequest request)
+      : deps_(deps), request_(std::move(request)) {
+    chunk_bytes_ = std::max<int64_t>(
+        1, std::min<int64_t>(kChunkBytes,
+                             deps_.backend->options().max_message_bytes - kEnvelopeBytes));
+    if (!deps_.executor->Submit([this] { Start(); })) Finish(ShuttingDownStatus());
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+      return;
+    }
+    if (next_offset_ >= total_size_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (!deps_.executor->Submit([this] { ReadAndWrite(); })) Finish(ShuttingDownStatus());
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Start() {
+    const std::string& id = request_.checkpoint_id();
+    if (!IsSha256Hex(id)) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "checkpoint_id must be 64 lower-case hex characters"));
+      return;
+    }
+    if (request_.offset() < 0) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "offset must be >= 0"));
+      return;
+    }
+    absl::StatusOr<v1::CheckpointInfo> info = deps_.backend->GetCheckpoint(id);
+    if (!info.ok()) {
+      Finish(ToGrpcStatus(info.status()));
+      return;
+    }
+    absl::StatusOr<int64_t> size = deps_.backend->blobs().Size(id);
+    if (!size.ok()) {
+      Finish(ToGrpcStatus(size.status()));
+      return;
+    }
+    total_size_ = *size;
+    if (request_.offset() > total_size_) {
+      Finish(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                          absl::StrCat("offset ", request_.offset(),
+                                       " is beyond the checkpoint's size of ", total_size_,
+                                       " bytes")));
+      return;
+    }
+    next_offset_ = request_.offset();
+    ReadAndWrite();
+  }
+
+  // Runs on the executor while no write is in flight.
+  void ReadAndWrite() {
+    absl::StatusOr<std::string> data =
+        deps_.backend->blobs().ReadRange(request_.checkpoint_id(), next_offset_, chunk_bytes_);
+    if (!data.ok()) {
+      Finish(ToGrpcStatus(data.status()));
+      return;
+    }
+    response_.Clear();
+    response_.set_offset(next_offset_);
+    response_.set_total_size(total_size_);
+    response_.set_sha256(request_.checkpoint_id());
+    next_offset_ += static_cast<int64_t>(data->size());
+    if (data->empty()) {
+      // offset == size (or the file shrank, which content addressing rules
+      // out): one empty chunk so the client still learns size and hash.
+      next_offset_ = total_size_;
+    }
+    *response_.mutable_data() = *std::move(data);
+    StartWrite(&response_);
+  }
+
+  const ServiceDeps deps_;
+  const v1::DownloadCheckpointRequest request_;
+  int64_t chunk_bytes_ = kChunkBytes;
+  int64_t total_size_ = 0;
+  int64_t next_offset_ = 0;
+  v1::DownloadCheckpointResponse response_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::DownloadCheckpointResponse>* NewDownloadCheckpointReactor(
+    const ServiceDeps& deps, const v1::DownloadCheckpointRequest& request) {
+  return new DownloadReactor(deps, request);
+}
+
+}  // namespace trainyard::server

@@ -1,0 +1,246 @@
+// Backend: checkpoint listing and import, and inference (Predict, Evaluate)
+// on any stored checkpoint through a small LRU cache of Predictors.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/checkpoint.h"
+#include "core/validate.h"
+#include "server/backend.h"
+#include "server/backend_internal.h"
+#include "server/ids.h"
+
+namespace trainyard::server {
+namespace {
+
+// Predictors kept built; each holds one model's weights.
+constexpr size_t kPredictorCacheSize = 4;
+
+absl::Status CheckCheckpointId(std::string_view id) {
+  if (IsSha256Hex(id)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "checkpoint_id must be a checkpoint id (64 lower-case hex characters)");
+}
+
+void AddRow(const Matrix& m, Eigen::Index col, v1::Row* row) {
+  for (Eigen::Index r = 0; r < m.rows(); ++r) row->add_values(static_cast<float>(m(r, col)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<PredictorEntry>> Backend::Impl::GetPredictor(
+    std::string_view checkpoint_id) {
+  {
+    absl::MutexLock lock(&predictor_mu);
+    for (auto it = predictors.begin(); it != predictors.end(); ++it) {
+      if (it->first == checkpoint_id) {
+        predictors.splice(predictors.begin(), predictors, it);
+        return predictors.front().second;
+      }
+    }
+  }
+  // Built outside the lock; two racing builds of one checkpoint are harmless.
+  absl::StatusOr<v1::Checkpoint> ckpt = LoadCheckpoint(checkpoint_id, "checkpoint_id");
+  if (!ckpt.ok()) return ckpt.status();
+  absl::StatusOr<std::unique_ptr<Predictor>> predictor =
+      Predictor::Create(*ckpt, options.default_threads);
+  if (!predictor.ok()) return predictor.status();
+  auto entry = std::make_shared<PredictorEntry>();
+  entry->loss_kind = ckpt->training().loss().kind();
+  {
+    absl::MutexLock entry_lock(&entry->mu);
+    entry->predictor = std::move(*predictor);
+  }
+  absl::MutexLock lock(&predictor_mu);
+  predictors.emplace_front(std::string(checkpoint_id), entry);
+  while (predictors.size() > kPredictorCacheSize) predictors.pop_back();
+  return entry;
+}
+
+absl::StatusOr<v1::ListCheckpointsResponse> Backend::ListCheckpoints(std::string_view job_id) {
+  if (!job_id.empty()) {
+    if (!IsJobId(job_id)) return absl::InvalidArgumentError("job_id must be a job id (job-...)");
+    if (absl::StatusOr<v1::Job> job = impl_->store->GetJob(job_id); !job.ok()) {
+      return job.status();
+    }
+  }
+  absl::StatusOr<std::vector<v1::CheckpointInfo>> list = impl_->store->ListCheckpoints(job_id);
+  if (!list.ok()) return list.status();
+  v1::ListCheckpointsResponse response;
+  for (v1::CheckpointInfo& info : *list) *response.add_checkpoints() = std::move(info);
+  return response;
+}
+
+absl::StatusOr<v1::CheckpointInfo> Backend::GetCheckpoint(std::string_view id) {
+  if (absl::Status s = CheckCheckpointId(id); !s.ok()) return s;
+  return impl_->store->GetCheckpoint(id);
+}
+
+absl::StatusOr<v1::CheckpointInfo> Backend::ImportCheckpoint(const std::string& sha256) {
+  Impl& im = *impl_;
+  if (!IsSha256Hex(sha256)) {
+    return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
+  }
+  if (absl::StatusOr<v1::CheckpointInfo> known = im.store->GetCheckpoint(sha256); known.ok()) {
+    return known;  // the same file again
+  }
+  absl::StatusOr<std::string> bytes = im.blobs->ReadAll(sha256);
+  if (!bytes.ok()) return bytes.status();
+  if (static_cast<int64_t>(bytes->size()) > im.options.max_checkpoint_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("checkpoint has ", bytes->size(), " bytes, more than the limit ",
+                     im.options.max_checkpoint_bytes));
+  }
+  absl::StatusOr<v1::Checkpoint> ckpt = DecodeCheckpoint(*bytes);
+  if (!ckpt.ok()) return ckpt.status();
+  ModelLimits limits;
+  limits.max_params = im.options.max_params;
+  if (absl::StatusOr<int> out = ValidateModelSpec(ckpt->model(), limits); !out.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint model: ", out.status().message()));
+  }
+  v1::CheckpointInfo info;
+  info.set_id(sha256);
+  info.set_step(ckpt->step());
+  info.set_epoch(ckpt->completed_epochs());
+  info.set_size_bytes(static_cast<int64_t>(bytes->size()));
+  info.set_sha256(sha256);
+  SetTimestamp(absl::Now(), info.mutable_created_at());
+  if (ckpt->history_size() > 0) *info.mutable_metrics() = ckpt->history(ckpt->history_size() - 1);
+  info.set_reason(v1::UPLOADED);
+  info.set_num_features(ckpt->model().input_dim());
+  info.set_num_outputs(NumOutputs(ckpt->model()));
+  if (absl::Status s = im.store->InsertCheckpoint(info); !s.ok()) {
+    if (absl::IsAlreadyExists(s)) return im.store->GetCheckpoint(sha256);
+    return s;
+  }
+  return info;
+}
+
+absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& request) {
+  if (absl::Status s = CheckCheckpointId(request.checkpoint_id()); !s.ok()) return s;
+  if (request.rows_size() > 0 && request.flat_size() > 0) {
+    return absl::InvalidArgumentError("rows and flat are exclusive: send one of them");
+  }
+  if (request.rows_size() == 0 && request.flat_size() == 0) {
+    return absl::InvalidArgumentError("rows (or flat with num_rows) is required");
+  }
+  if (request.mc_samples() < 0 || request.mc_samples() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mc_samples must be in [0, 1000], got ", request.mc_samples()));
+  }
+  absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
+      impl_->GetPredictor(request.checkpoint_id());
+  if (!entry.ok()) return entry.status();
+  absl::MutexLock lock(&(*entry)->mu);
+  Predictor& predictor = *(*entry)->predictor;
+  const int width = predictor.input_dim();
+
+  Matrix features;
+  if (request.rows_size() > 0) {
+    features.resize(width, request.rows_size());
+    for (int i = 0; i < request.rows_size(); ++i) {
+      const v1::Row& row = request.rows(i);
+      if (row.values_size() != width) {
+        return absl::InvalidArgumentError(absl::StrCat("rows[", i, "] has ", row.values_size(),
+                                                       " values, the model needs ", width));
+      }
+      for (int f = 0; f < width; ++f) features(f, i) = row.values(f);
+    }
+  } else {
+    if (request.num_rows() <= 0) {
+      return absl::InvalidArgumentError("num_rows must be > 0 when flat is used");
+    }
+    if (static_cast<int64_t>(request.flat_size()) != int64_t{request.num_rows()} * width) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "flat has ", request.flat_size(), " values; num_rows ", request.num_rows(),
+          " rows of the model's ", width, " features need ",
+          int64_t{request.num_rows()} * width));
+    }
+    features.resize(width, request.num_rows());
+    for (int i = 0; i < request.num_rows(); ++i) {
+      for (int f = 0; f < width; ++f) features(f, i) = request.flat(i * width + f);
+    }
+  }
+
+  absl::StatusOr<Prediction> prediction = predictor.Predict(features, request.mc_samples());
+  if (!prediction.ok()) return prediction.status();
+  const Matrix& out = prediction->mean;
+  v1::PredictResponse response;
+  for (Eigen::Index j = 0; j < out.cols(); ++j) {
+    AddRow(out, j, response.add_outputs());
+    if (request.mc_samples() > 0) AddRow(prediction->stddev, j, response.add_stddev());
+    switch (predictor.target_kind()) {
+      case TargetKind::kClassIndex: {
+        Eigen::Index arg = 0;
+        out.col(j).maxCoeff(&arg);
+        response.add_predicted_class(static_cast<int32_t>(arg));
+        break;
+      }
+      case TargetKind::kBinary:
+        if (out.rows() == 1) {
+          response.add_predicted_class(out(0, j) > 0 ? 1 : 0);
+        } else {
+          Eigen::Index arg = 0;
+          out.col(j).maxCoeff(&arg);
+          response.add_predicted_class(static_cast<int32_t>(arg));
+        }
+        break;
+      case TargetKind::kSign:
+        response.add_predicted_class(out(0, j) > 0 ? 1 : -1);
+        break;
+      case TargetKind::kRegression:
+        break;
+    }
+    if ((*entry)->loss_kind == v1::SOFTMAX_CROSS_ENTROPY) {
+      // Stable softmax of the logits, in double.
+      const double max = static_cast<double>(out.col(j).maxCoeff());
+      std::vector<double> e(out.rows());
+      double sum = 0;
+      for (Eigen::Index r = 0; r < out.rows(); ++r) {
+        e[r] = std::exp(static_cast<double>(out(r, j)) - max);
+        sum += e[r];
+      }
+      v1::Row* p = response.add_probabilities();
+      for (double v : e) p->add_values(static_cast<float>(v / sum));
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<v1::EvaluateResponse> Backend::Evaluate(const v1::EvaluateRequest& request) {
+  if (absl::Status s = CheckCheckpointId(request.checkpoint_id()); !s.ok()) return s;
+  if (!IsDatasetId(request.dataset_id())) {
+    return absl::InvalidArgumentError("dataset_id must be a dataset id (ds-...)");
+  }
+  absl::StatusOr<v1::Dataset> row = impl_->store->GetDataset(request.dataset_id());
+  if (!row.ok()) {
+    if (absl::IsNotFound(row.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("dataset_id: dataset ", request.dataset_id(), " not found"));
+    }
+    return row.status();
+  }
+  absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
+      impl_->GetPredictor(request.checkpoint_id());
+  if (!entry.ok()) return entry.status();
+  absl::StatusOr<std::shared_ptr<const Dataset>> data = impl_->LoadDataset(*row);
+  if (!data.ok()) return data.status();
+  absl::MutexLock lock(&(*entry)->mu);
+  Predictor& predictor = *(*entry)->predictor;
+  absl::StatusOr<EvalMetrics> m = predictor.Evaluate(**data);
+  if (!m.ok()) return m.status();
+  const bool regression = predictor.target_kind() == TargetKind::kRegression;
+  v1::EvaluateResponse response;
+  response.set_loss(m->loss);
+  response.set_accuracy(regression ? -1 : m->accuracy);
+  response.set_mse(regression ? m->mse : -1);
+  response.set_mae(regression ? m->mae : -1);
+  response.set_num_samples(m->samples);
+  return response;
+}
+
+}  // namespace trainyard::server

@@ -1,0 +1,88 @@
+// trainyard-server: flags (see /docs and notes/interfaces.md) -> ServerOptions
+// -> Server. SIGTERM/SIGINT are taken by sigwait on the main thread (blocked
+// in every thread before any starts), so no work happens in a signal handler;
+// a second signal during the graceful stop exits at once with status 1.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/time.h"
+#include "server/options.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  trainyard::server::ServerOptions options;
+  CLI::App app{"trainyard training server (gRPC)"};
+  app.add_option("--listen", options.listen, "host:port to listen on")->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "directory for the database and blobs")
+      ->capture_default_str();
+  app.add_option("--workers", options.workers,
+                 "jobs running at once (0: max(1, cores / default threads))")
+      ->capture_default_str();
+  app.add_option("--default-threads", options.default_threads,
+                 "thread budget of a job that asks for 0")
+      ->capture_default_str();
+  app.add_option("--auth-token-file", options.auth_token_file,
+                 "require 'authorization: Bearer <token>' with this file's token");
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM server certificate (enables TLS)");
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options.tls_client_ca_file,
+                 "PEM CA; clients must present a certificate signed by it");
+  app.add_option("--max-message-bytes", options.max_message_bytes, "largest gRPC message")
+      ->capture_default_str();
+  app.add_option("--max-dataset-bytes", options.max_dataset_bytes, "largest dataset upload")
+      ->capture_default_str();
+  app.add_option("--max-checkpoint-bytes", options.max_checkpoint_bytes,
+                 "largest checkpoint upload")
+      ->capture_default_str();
+  app.add_option("--max-params", options.max_params, "most trainable parameters per model")
+      ->capture_default_str();
+  app.add_option("--max-queued-jobs", options.max_queued_jobs, "most jobs waiting at once")
+      ->capture_default_str();
+  app.add_option("--max-watchers-per-job", options.max_watchers_per_job,
+                 "most concurrent WatchJob streams per job")
+      ->capture_default_str();
+  app.add_option("--heartbeat-seconds", options.heartbeat_seconds,
+                 "WatchJob heartbeat interval when idle")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-seconds", options.shutdown_grace_seconds,
+                 "time running jobs get to checkpoint on SIGTERM")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  // Blocked before any thread exists, so every thread inherits the mask and
+  // only sigwait below ever sees these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = trainyard::server::Server::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "trainyard-server: %s\n", server.status().ToString().c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "trainyard-server listening on %s\n", (*server)->address().c_str());
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "trainyard-server: signal %d, shutting down (grace %.0f s)\n", sig,
+               options.shutdown_grace_seconds);
+  // A second signal means "now": exit without waiting for checkpoints.
+  std::thread([signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "trainyard-server: second signal, exiting now\n");
+    _exit(1);
+  }).detach();
+  (*server)->Shutdown();
+  server->reset();
+  std::fprintf(stderr, "trainyard-server: stopped\n");
+  return 0;
+}

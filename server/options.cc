@@ -1,0 +1,47 @@
+#include "server/options.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace trainyard::server {
+namespace {
+
+absl::Status Bad(std::string_view flag, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("--", std::string(flag), " ", std::string(what)));
+}
+
+}  // namespace
+
+absl::Status ServerOptions::Finalize() {
+  if (listen.empty()) return Bad("listen", "must not be empty");
+  if (data_dir.empty()) return Bad("data-dir", "must not be empty");
+  if (cores < 0) return Bad("cores", absl::StrCat("must be >= 0, got ", cores));
+  if (cores == 0) cores = std::max(1u, std::thread::hardware_concurrency());
+  if (default_threads < 1 || default_threads > cores) {
+    return Bad("default-threads", absl::StrCat("must be in [1, ", cores, "] (--cores), got ",
+                                               default_threads));
+  }
+  if (workers < 0) return Bad("workers", absl::StrCat("must be >= 0, got ", workers));
+  // Enough workers that every core is busy when each job uses the default
+  // budget, and no more, so jobs do not fight over cores.
+  if (workers == 0) workers = std::max(1, cores / default_threads);
+  if (workers > 1024) return Bad("workers", absl::StrCat("must be <= 1024, got ", workers));
+  if (max_message_bytes < 1024) {
+    return Bad("max-message-bytes", absl::StrCat("must be >= 1024, got ", max_message_bytes));
+  }
+  if (max_message_bytes > (int64_t{2} << 30) - 1) {
+    return Bad("max-message-bytes", "must be < 2 GiB (gRPC's limit)");
+  }
+  if (max_dataset_bytes <= 0) return Bad("max-dataset-bytes", "must be > 0");
+  if (max_checkpoint_bytes <= 0) return Bad("max-checkpoint-bytes", "must be > 0");
+  if (max_params <= 0) return Bad("max-params", "must be > 0");
+  if (max_queued_jobs <= 0) return Bad("max-queued-jobs", "must be > 0");
+  if (max_watchers_per_job <= 0) return Bad("max-watchers-per-job", "must be > 0");
+  if (!(heartbeat_seconds > 0)) return Bad("heartbeat-seconds", "must be > 0");
+  if (!(shutdown_grace_seconds >= 0)) return Bad("shutdown-grace-seconds", "must be >= 0");
+  return absl::OkStatus();
+}
+
+}  // namespace trainyard::server

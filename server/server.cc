@@ -1,0 +1,193 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "server/service.h"
+
+namespace trainyard::server {
+namespace {
+
+// In-flight calls get this long after Backend::Shutdown before they are
+// cancelled (watchers already ended; only uploads and unary calls remain).
+constexpr absl::Duration kTransportGrace = absl::Seconds(5);
+constexpr char kServiceName[] = "trainyard.v1.TrainingService";
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (buffer.str().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is empty"));
+  }
+  return buffer.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.tls_key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(options.tls_client_ca_file, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+// "host:port" of `listen` with the bound port.
+std::string WithPort(const std::string& listen, int port) {
+  const size_t colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+int ExecutorThreads(const ServerOptions& options) {
+  // Enough for a few concurrent uploads/predictions without competing with
+  // the training workers for cores.
+  return std::clamp(options.cores / 2, 2, 8);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
+  if (absl::Status s = options.Finalize(); !s.ok()) return s;
+  if (options.max_message_bytes < 4096 || options.max_message_bytes > INT32_MAX) {
+    return absl::InvalidArgumentError("--max-message-bytes must be in [4096, 2147483647]");
+  }
+  std::unique_ptr<Server> server(new Server(options));
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<Authenticator> auth = Authenticator::FromFile(options.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    server->auth_ = *std::move(auth);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+
+  // A fresh --data-dir is created (the default ./trainyard-data included).
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--data-dir: cannot create ", options.data_dir, ": ", ec.message()));
+  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::Open(options);
+  if (!backend.ok()) return backend.status();
+  server->backend_ = *std::move(backend);
+  server->executor_ = std::make_unique<Executor>(ExecutorThreads(options));
+  server->watchers_ = std::make_unique<WatcherLimiter>(options.max_watchers_per_job);
+
+  ServiceDeps deps;
+  deps.backend = server->backend_.get();
+  deps.executor = server->executor_.get();
+  deps.auth = &server->auth_;
+  deps.watchers = server->watchers_.get();
+  deps.draining = &server->draining_;
+  server->service_ = std::make_unique<TrainingServiceImpl>(deps);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<AuthInterceptorFactory>(&server->auth_));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    // ~Server tears the backend down again.
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
+                                               " (--listen): address in use or invalid"));
+  }
+  server->address_ = WithPort(options.listen, server->port_);
+  server->backend_->StartWorkers();
+  auto* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  return server;
+}
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+void Server::Drain() {
+  draining_.store(true);
+  if (server_ != nullptr) {
+    auto* health = server_->GetHealthCheckService();
+    health->SetServingStatus(false);
+    health->SetServingStatus(kServiceName, false);
+  }
+}
+
+void Server::StopTransport(absl::Duration deadline) {
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+    server_->Wait();
+  }
+  // Tasks still queued finish their calls (with the transport gone, their
+  // Finish is a no-op); after this no reactor touches the backend.
+  if (executor_ != nullptr) executor_->Shutdown();
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  Drain();
+  backend_->Shutdown(grace);
+  // Watchers end now (UNAVAILABLE) instead of holding the transport open
+  // until its deadline.
+  backend_->events().Shutdown();
+  StopTransport(kTransportGrace);
+  shut_down_ = true;
+}
+
+void Server::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&shut_down_));
+}
+
+Server::~Server() {
+  bool graceful;
+  {
+    absl::MutexLock lock(&mu_);
+    graceful = shut_down_;
+  }
+  if (!graceful) {
+    Drain();
+    if (backend_ != nullptr) backend_->events().Shutdown();
+    StopTransport(absl::ZeroDuration());
+  }
+  // The backend goes last: ~Backend stops workers without checkpoints.
+  server_.reset();
+  service_.reset();
+  executor_.reset();
+  backend_.reset();
+}
+
+}  // namespace trainyard::server

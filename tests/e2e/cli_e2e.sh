@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# End-to-end: the real trainyard-server binary on a free loopback port with a
+# temporary data dir and an auth token, driven by the real trainyard CLI:
+# health without token, wrong token, bad usage, unreachable server, upload,
+# submit --wait, watch replay, checkpoint download with sha256 check, predict,
+# evaluate, and a watch whose connection is killed (server SIGKILLed and
+# restarted) that reconnects with no gap and no duplicate.
+#
+#   tests/e2e/cli_e2e.sh path/to/trainyard-server path/to/trainyard
+set -euo pipefail
+
+SERVER_BIN=${1:?usage: $0 SERVER_BIN CLI_BIN}
+CLI_BIN=${2:?usage: $0 SERVER_BIN CLI_BIN}
+PYTHON=/usr/bin/python3
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/trainyard-e2e-cli.XXXXXX")
+SERVER_PID=""
+WATCH_PID=""
+cleanup() {
+  for pid in $WATCH_PID $SERVER_PID; do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in server.log cli.err watch.err; do
+    [ -f "$WORK/$f" ] && { echo "--- $f (tail) ---" >&2; tail -n 30 "$WORK/$f" >&2; }
+  done
+  exit 1
+}
+pass() { echo "ok: $*"; }
+
+free_port() {
+  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_server() {
+  : >"$WORK/server.log"
+  "$SERVER_BIN" --listen "$ADDR" --data-dir "$WORK/data" --workers 1 \
+      --auth-token-file "$WORK/token" --heartbeat-seconds 1 \
+      --shutdown-grace-seconds 10 >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    grep -q "listening on" "$WORK/server.log" && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  fail "server did not start"
+}
+
+echo "s3cret-token" >"$WORK/token"
+ADDR="127.0.0.1:$(free_port)"
+start_server || { ADDR="127.0.0.1:$(free_port)"; start_server || fail "server did not start"; }
+export TRAINYARD_ADDR="$ADDR"
+ty() { "$CLI_BIN" --token s3cret-token "$@"; }
+expect_exit() {  # expect_exit CODE DESCRIPTION -- command...
+  local want=$1 what=$2; shift 3
+  local rc=0
+  "$@" >"$WORK/cli.out" 2>"$WORK/cli.err" || rc=$?
+  [ "$rc" = "$want" ] || fail "$what: exit $rc, expected $want"
+  pass "$what (exit $rc)"
+}
+
+# --- errors a user meets first ---------------------------------------------
+expect_exit 0 "health needs no token" -- "$CLI_BIN" health
+expect_exit 3 "wrong token" -- "$CLI_BIN" --token nope datasets list
+grep -q "UNAUTHENTICATED" "$WORK/cli.err" || fail "wrong token: no UNAUTHENTICATED in: $(cat "$WORK/cli.err")"
+expect_exit 3 "missing token" -- "$CLI_BIN" datasets list
+expect_exit 2 "bad usage" -- ty jobs submit --model
+grep -qi "usage\|--model" "$WORK/cli.out" "$WORK/cli.err" || fail "bad usage printed no help"
+expect_exit 2 "unknown command" -- ty frobnicate
+expect_exit 4 "unreachable server" -- ty --addr "127.0.0.1:$(free_port)" --timeout 3 datasets list
+grep -q "UNAVAILABLE" "$WORK/cli.err" || fail "unreachable: no UNAVAILABLE in: $(cat "$WORK/cli.err")"
+
+# --- a real job ----------------------------------------------------------------
+# Three Gaussian blobs in 4 dimensions, 600 rows.
+"$PYTHON" - "$WORK/blobs.csv" <<'PY'
+import random, sys
+rng = random.Random(5)
+with open(sys.argv[1], "w") as f:
+    f.write("a,b,c,d,label\n")
+    for i in range(600):
+        c = i % 3
+        xs = [rng.gauss(3.0 if d == c else 0.0, 1.0) for d in range(4)]
+        f.write(",".join(f"{x:.4f}" for x in xs) + f",{c}\n")
+PY
+cat >"$WORK/model.json" <<'JSON'
+{"input_dim": 4, "layers": [{"dense": {"units": 32}}, {"activation": {"kind": "RELU"}},
+                            {"dropout": {"rate": 0.1}}, {"dense": {"units": 3}}]}
+JSON
+cat >"$WORK/training.json" <<'JSON'
+{"loss": {"kind": "SOFTMAX_CROSS_ENTROPY"}, "optimizer": {"adam": {}, "learning_rate": 0.01},
+ "batch_size": 32, "epochs": 8, "seed": 2, "validation_fraction": 0.2,
+ "checkpoint_every_epochs": 4, "log_every_steps": 5}
+JSON
+
+DS=$(ty datasets upload "$WORK/blobs.csv" --name blobs --header --label-column label 2>"$WORK/cli.err") \
+  || fail "upload failed"
+[[ "$DS" == ds-* ]] || fail "upload printed '$DS', expected a dataset id"
+pass "upload -> $DS"
+ty datasets show "$DS" --output json >"$WORK/ds.json" || fail "datasets show"
+grep -q '"numSamples": "600"' "$WORK/ds.json" || fail "dataset does not report 600 samples: $(cat "$WORK/ds.json")"
+
+sed 's/"input_dim": 4/"input_dim": 5/' "$WORK/model.json" >"$WORK/wrong.json"
+expect_exit 3 "submit with wrong input width" -- ty jobs submit --model "$WORK/wrong.json" \
+    --training "$WORK/training.json" --dataset blobs
+grep -q "INVALID_ARGUMENT: .*input_dim is 5" "$WORK/cli.err" || fail "wrong width: $(cat "$WORK/cli.err")"
+expect_exit 2 "training config that does not parse" -- ty jobs submit --model "$WORK/model.json" \
+    --training "$WORK/model.json" --dataset blobs
+rc=0
+ty jobs submit --model "$WORK/model.json" --training "$WORK/training.json" \
+    --dataset blobs --wait --output json >"$WORK/job.json" 2>"$WORK/cli.err" || rc=$?
+[ "$rc" = 0 ] || fail "submit --wait exited $rc"
+JOB=$("$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["state"]=="SUCCEEDED", j["state"]; print(j["id"])' "$WORK/job.json") \
+  || fail "job did not succeed: $(cat "$WORK/job.json")"
+pass "submit --wait -> $JOB SUCCEEDED"
+
+# Watching a finished job replays its whole log, seq 1..N without gaps.
+ty jobs watch "$JOB" --output json >"$WORK/events.jsonl" 2>"$WORK/cli.err" || fail "watch of a finished job"
+"$PYTHON" - "$WORK/events.jsonl" <<'PY' || fail "watch replay is not 1..N"
+import json, sys
+seqs = [int(json.loads(l).get("seq", 0)) for l in open(sys.argv[1]) if l.strip()]
+seqs = [s for s in seqs if s]  # heartbeats repeat a seq; they carry no event
+dedup = sorted(set(seqs))
+assert dedup == list(range(1, len(dedup) + 1)), seqs[:20]
+PY
+pass "watch replay complete"
+
+ty checkpoints list "$JOB" --output json >"$WORK/ckpts.json" || fail "checkpoints list"
+CKPT=$("$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checkpoints"]; print(c[-1]["id"]); assert len(c) >= 2' "$WORK/ckpts.json") \
+  || fail "expected a periodic and a final checkpoint: $(cat "$WORK/ckpts.json")"
+ty checkpoints download "$CKPT" -o "$WORK/model.ckpt" >/dev/null 2>"$WORK/cli.err" || fail "download"
+[ "$(sha256sum "$WORK/model.ckpt" | cut -d' ' -f1)" = "$CKPT" ] || fail "downloaded file's sha256 is not the checkpoint id"
+pass "checkpoint $CKPT downloaded, sha256 verified"
+
+ty predict "$CKPT" --values "3,0,0,0;0,0,3,0" --output json >"$WORK/pred.json" || fail "predict"
+"$PYTHON" -c 'import json,sys; p=json.load(open(sys.argv[1])); assert p["predictedClass"]==[0,2], p' "$WORK/pred.json" \
+  || fail "predict gave $(cat "$WORK/pred.json")"
+pass "predict classifies two points"
+ty predict "$CKPT" --values "3,0,0,0" --mc-samples 20 --output json >"$WORK/mc.json" || fail "predict mc"
+grep -q '"stddev"' "$WORK/mc.json" || fail "mc predict has no stddev"
+ty evaluate "$CKPT" blobs --output json >"$WORK/eval.json" || fail "evaluate"
+"$PYTHON" -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["accuracy"] > 0.9, e' "$WORK/eval.json" \
+  || fail "evaluate: $(cat "$WORK/eval.json")"
+pass "evaluate accuracy > 0.9"
+
+# --- a watch whose connection is killed -----------------------------------------
+# Long enough (~10 s) that the kill lands mid-training.
+cat >"$WORK/wide.json" <<'JSON'
+{"input_dim": 4, "layers": [{"dense": {"units": 256}}, {"activation": {"kind": "RELU"}},
+                            {"dense": {"units": 256}}, {"activation": {"kind": "RELU"}},
+                            {"dense": {"units": 3}}]}
+JSON
+sed -e 's/"epochs": 8/"epochs": 1000/' -e 's/"log_every_steps": 5/"log_every_steps": 100/' \
+    "$WORK/training.json" >"$WORK/long.json"
+LONG=$(ty jobs submit --model "$WORK/wide.json" --training "$WORK/long.json" --dataset "$DS" 2>>"$WORK/cli.err") \
+  || fail "submit long job"
+ty jobs watch "$LONG" --output json >"$WORK/live.jsonl" 2>"$WORK/watch.err" &
+WATCH_PID=$!
+for _ in $(seq 1 100); do
+  grep -q epochMetrics "$WORK/live.jsonl" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q epochMetrics "$WORK/live.jsonl" || fail "the watch saw no epoch before the kill"
+kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+sleep 1
+start_server || fail "server did not restart"
+rc=0
+wait "$WATCH_PID" || rc=$?
+WATCH_PID=""
+[ "$rc" = 0 ] || fail "watch across a killed connection exited $rc"
+"$PYTHON" - "$WORK/live.jsonl" <<'PY' || fail "events across the kill have a gap or a duplicate"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+seqs = [int(e["seq"]) for e in events if "heartbeat" not in e]
+assert seqs == list(range(1, len(seqs) + 1)), seqs
+assert any(e.get("stateChange", {}).get("reason") == "server restart" for e in events)
+assert events[-1].get("stateChange", {}).get("to") == "SUCCEEDED", events[-1]
+PY
+pass "watch reconnected after a killed connection: no gap, no duplicate, job finished"
+
+kill -TERM "$SERVER_PID"
+rc=0; wait "$SERVER_PID" || rc=$?; SERVER_PID=""
+[ "$rc" = 0 ] || fail "server exited $rc on SIGTERM"
+pass "server stopped cleanly on SIGTERM"
+echo "PASS: cli end-to-end"
