@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -88,6 +89,15 @@ struct Backend::Impl {
   // shares the same object; it is freed when the last user lets go.
   absl::Mutex cache_mu;
   std::map<std::string, std::weak_ptr<const Dataset>> dataset_cache ABSL_GUARDED_BY(cache_mu);
+  // The most recently used datasets stay in memory even with no job on them
+  // (most recent first, at most kRecentDatasets): SubmitJob validates against
+  // the data and the job starts moments later, and re-parsing Fashion-MNIST
+  // in between cost seconds before the first metric.
+  static constexpr size_t kRecentDatasets = 2;
+  std::deque<std::pair<std::string, std::shared_ptr<const Dataset>>> recent_datasets
+      ABSL_GUARDED_BY(cache_mu);
+  void TouchRecent(const std::string& id, std::shared_ptr<const Dataset> data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mu);
   // Serialises dataset row insert/delete with blob removal, so a blob is
   // never removed while a new row starts to reference it.
   absl::Mutex dataset_mu;

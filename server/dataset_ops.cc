@@ -63,7 +63,10 @@ absl::StatusOr<std::shared_ptr<const Dataset>> Backend::Impl::LoadDataset(
     absl::MutexLock lock(&cache_mu);
     auto it = dataset_cache.find(row.id());
     if (it != dataset_cache.end()) {
-      if (std::shared_ptr<const Dataset> live = it->second.lock()) return live;
+      if (std::shared_ptr<const Dataset> live = it->second.lock()) {
+        TouchRecent(row.id(), live);
+        return live;
+      }
     }
   }
   // Parse outside the lock: a big dataset must not stall other lookups. Two
@@ -74,14 +77,25 @@ absl::StatusOr<std::shared_ptr<const Dataset>> Backend::Impl::LoadDataset(
   if (!data.ok()) return data.status();
   absl::MutexLock lock(&cache_mu);
   std::weak_ptr<const Dataset>& slot = dataset_cache[row.id()];
-  if (std::shared_ptr<const Dataset> live = slot.lock()) return live;
+  if (std::shared_ptr<const Dataset> live = slot.lock()) {
+    TouchRecent(row.id(), live);
+    return live;
+  }
   slot = *data;
   // Drop expired entries now and then so the map does not grow forever.
   for (auto it = dataset_cache.begin(); it != dataset_cache.end();) {
     it = it->second.expired() ? dataset_cache.erase(it) : std::next(it);
   }
   dataset_cache[row.id()] = *data;
+  TouchRecent(row.id(), *data);
   return *data;
+}
+
+void Backend::Impl::TouchRecent(const std::string& id,
+                                std::shared_ptr<const Dataset> data) {
+  std::erase_if(recent_datasets, [&](const auto& entry) { return entry.first == id; });
+  recent_datasets.emplace_front(id, std::move(data));
+  if (recent_datasets.size() > kRecentDatasets) recent_datasets.pop_back();
 }
 
 absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& header,
@@ -178,6 +192,8 @@ absl::Status Backend::DeleteDataset(std::string_view id) {
   {
     absl::MutexLock cache_lock(&im.cache_mu);
     im.dataset_cache.erase(std::string(id));
+    std::erase_if(im.recent_datasets,
+                  [&](const auto& entry) { return entry.first == id; });
   }
   if (!deleted->blob_still_referenced) {
     absl::Status s = im.blobs->Remove(deleted->sha256);

@@ -57,6 +57,10 @@ struct EventSubscription::JobLog {
   bool ended ABSL_GUARDED_BY(append_mu) = false;  // terminal event written
   std::vector<v1::StepPoint> points ABSL_GUARDED_BY(append_mu);
   absl::Time last_write ABSL_GUARDED_BY(append_mu);
+  // Whether the newest written event carried step points. The first point
+  // after any other event (e.g. RUNNING) is written at once, so a watcher sees
+  // the first loss right away rather than after max_step_delay.
+  bool last_write_had_points ABSL_GUARDED_BY(append_mu) = false;
 
   // What watchers see; held only for short, non-blocking sections.
   absl::Mutex mu;
@@ -217,6 +221,7 @@ absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEv
   // crash could take back (and whose seq a restart would reuse).
   if (absl::Status s = store_->AppendEvents(log.job_id, all); !s.ok()) return s;
   log.last_written = seq;
+  log.last_write_had_points = batch.empty();
   log.points.clear();
   log.last_write = now;
   log.ended = terminal;
@@ -274,6 +279,7 @@ absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPo
     }
     l.points.push_back(point);
     if (static_cast<int>(l.points.size()) >= options_.max_points_per_event ||
+        !l.last_write_had_points ||
         options_.clock() - l.last_write >= options_.max_step_delay) {
       status = WriteLocked(l, {}, &wake).status();
     }

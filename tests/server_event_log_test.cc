@@ -247,33 +247,42 @@ TEST_F(EventLogTest, StepPointsAreBatchedAndFlushedBeforeOtherEvents) {
     p.set_loss(1.0 / step);
     return p;
   };
-  for (int s = 1; s <= 3; ++s) ASSERT_TRUE(log.AppendStepPoint("job-1", point(s)).ok());
-  EXPECT_EQ(*log.LastSeq("job-1"), 0);  // buffered
-  ASSERT_TRUE(log.AppendStepPoint("job-1", point(4)).ok());
-  EXPECT_EQ(*log.LastSeq("job-1"), 1);  // full batch written as one event
-
+  // The first point after any other event (here: the job's first) goes out at
+  // once, so watchers see the first loss without waiting for a batch.
+  ASSERT_TRUE(log.AppendStepPoint("job-1", point(1)).ok());
+  EXPECT_EQ(*log.LastSeq("job-1"), 1);
+  for (int s = 2; s <= 4; ++s) ASSERT_TRUE(log.AppendStepPoint("job-1", point(s)).ok());
+  EXPECT_EQ(*log.LastSeq("job-1"), 1);  // buffered
   ASSERT_TRUE(log.AppendStepPoint("job-1", point(5)).ok());
-  ASSERT_TRUE(log.Append("job-1", Log("epoch done")).ok());  // flushes point 5 first
+  EXPECT_EQ(*log.LastSeq("job-1"), 2);  // full batch written as one event
 
   ASSERT_TRUE(log.AppendStepPoint("job-1", point(6)).ok());
-  now += absl::Seconds(2);  // a slow step: the next point goes out at once
-  ASSERT_TRUE(log.AppendStepPoint("job-1", point(7)).ok());
+  ASSERT_TRUE(log.Append("job-1", Log("epoch done")).ok());  // flushes point 6 first
+  ASSERT_TRUE(log.AppendStepPoint("job-1", point(7)).ok());  // first after an event
+  EXPECT_EQ(*log.LastSeq("job-1"), 5);
 
   ASSERT_TRUE(log.AppendStepPoint("job-1", point(8)).ok());
+  now += absl::Seconds(2);  // a slow step: the next point goes out at once
+  ASSERT_TRUE(log.AppendStepPoint("job-1", point(9)).ok());
+
+  ASSERT_TRUE(log.AppendStepPoint("job-1", point(10)).ok());
   ASSERT_TRUE(log.Flush("job-1").ok());  // timer-driven flush
 
   Watcher w(log, "job-1", 0);
-  auto events = w.Read(5);
-  ExpectSeqs(events, 1, 5);
-  ASSERT_EQ(events[0]->step_metrics().points_size(), 4);
-  EXPECT_EQ(events[0]->step_metrics().points(3).step(), 4);
-  ASSERT_EQ(events[1]->step_metrics().points_size(), 1);
-  EXPECT_EQ(events[1]->step_metrics().points(0).step(), 5);
-  EXPECT_EQ(events[2]->log().text(), "epoch done");
-  ASSERT_EQ(events[3]->step_metrics().points_size(), 2);
-  EXPECT_EQ(events[3]->step_metrics().points(1).step(), 7);
-  EXPECT_EQ(events[3]->time().seconds(), 1002);
+  auto events = w.Read(7);
+  ExpectSeqs(events, 1, 7);
+  ASSERT_EQ(events[0]->step_metrics().points_size(), 1);
+  ASSERT_EQ(events[1]->step_metrics().points_size(), 4);
+  EXPECT_EQ(events[1]->step_metrics().points(3).step(), 5);
+  ASSERT_EQ(events[2]->step_metrics().points_size(), 1);
+  EXPECT_EQ(events[2]->step_metrics().points(0).step(), 6);
+  EXPECT_EQ(events[3]->log().text(), "epoch done");
   ASSERT_EQ(events[4]->step_metrics().points_size(), 1);
+  EXPECT_EQ(events[4]->step_metrics().points(0).step(), 7);
+  ASSERT_EQ(events[5]->step_metrics().points_size(), 2);
+  EXPECT_EQ(events[5]->step_metrics().points(1).step(), 9);
+  EXPECT_EQ(events[5]->time().seconds(), 1002);
+  ASSERT_EQ(events[6]->step_metrics().points_size(), 1);
 }
 
 TEST_F(EventLogTest, RejectsBadEventsAndCursors) {
