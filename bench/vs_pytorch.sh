@@ -26,20 +26,23 @@ dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install
   echo "PyTorch needs OpenBLAS for a fair comparison: apt-get install libopenblas0-pthread" >&2; exit 2; }
 # The machine's OPENBLAS_CORETYPE pin exists for old OpenBLAS builds; it slows
 # the current one, so PyTorch runs without it (its strongest configuration).
-pytorch() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/vs_pytorch.py "$@"; }
+pytorch() {
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$THREADS" \
+      OPENBLAS_NUM_THREADS="$THREADS" /usr/bin/python3 bench/vs_pytorch.py "$@"
+}
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-peak=$("$BUILD_DIR/bench/sgemm_peak" | tee /dev/stderr | field gflops)
+peak=$("$BUILD_DIR/bench/sgemm_peak" | tee -a /dev/stderr | field gflops)
 
 ty_plain=(); pt_plain=()
 for ((r = 1; r <= ROUNDS; r++)); do
-  ty_plain+=("$("$BUILD_DIR/bench/train_bench" --model plain --epochs 1 --threads "$THREADS" | tee /dev/stderr | field samples_per_s)")
-  pt_plain+=("$(pytorch --model plain --epochs 1 --threads "$THREADS" | tee /dev/stderr | field samples_per_s)")
+  ty_plain+=("$("$BUILD_DIR/bench/train_bench" --model plain --epochs 1 --threads "$THREADS" | tee -a /dev/stderr | field samples_per_s)")
+  pt_plain+=("$(pytorch --model plain --epochs 1 --threads "$THREADS" | tee -a /dev/stderr | field samples_per_s)")
 done
-ty_line=$("$BUILD_DIR/bench/train_bench" --model bn --epochs 10 --threads "$THREADS" | tee /dev/stderr)
-pt_line=$(pytorch --model bn --epochs 10 --threads "$THREADS" | tee /dev/stderr)
+ty_line=$("$BUILD_DIR/bench/train_bench" --model bn --epochs 10 --threads "$THREADS" | tee -a /dev/stderr)
+pt_line=$(pytorch --model bn --epochs 10 --threads "$THREADS" | tee -a /dev/stderr)
 
 ty_p=$(printf '%s\n' "${ty_plain[@]}" | median)
 pt_p=$(printf '%s\n' "${pt_plain[@]}" | median)
