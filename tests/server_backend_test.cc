@@ -466,7 +466,11 @@ TEST_F(BackendTest, GracefulShutdownCheckpointsAndResumesExactly) {
     EXPECT_EQ(after->state(), v1::QUEUED);
     absl::StatusOr<v1::CheckpointInfo> ckpt = b->GetCheckpoint(after->latest_checkpoint_id());
     ASSERT_TRUE(ckpt.ok());
-    EXPECT_EQ(ckpt->reason(), v1::SHUTDOWN);
+    // A shutdown that lands exactly on an epoch boundary saves the same bytes
+    // as that epoch's periodic checkpoint, and the content-addressed row keeps
+    // the first reason. Either way the resumed run must end bit-identical.
+    EXPECT_TRUE(ckpt->reason() == v1::SHUTDOWN || ckpt->reason() == v1::PERIODIC)
+        << v1::CheckpointReason_Name(ckpt->reason());
     EXPECT_EQ(b->SubmitJob(Request(d.id(), 5)).status().code(), absl::StatusCode::kUnavailable);
   }
   auto b = Open(Options(1));
