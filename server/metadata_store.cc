@@ -10,7 +10,6 @@ namespace {
 
 using store_internal::CountRow;
 using store_internal::InTransaction;
-using store_internal::MakePageToken;
 using store_internal::Micros;
 using store_internal::PageKey;
 using store_internal::ParsePageToken;
@@ -179,21 +178,10 @@ absl::StatusOr<DatasetPage> MetadataStore::ListDatasets(std::string_view name, i
   q.BindText(1, name).Bind(2, key->present).Bind(3, key->created_us).BindText(4, key->id)
       .Bind(5, limit + 1);
   DatasetPage page;
-  int64_t last_created = 0;
-  std::string last_id;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    if (static_cast<int>(page.datasets.size()) == limit) {
-      page.next_page_token = MakePageToken("d", last_created, last_id);
-      break;
-    }
-    absl::StatusOr<v1::Dataset> d = ParseRow<v1::Dataset>(q.Blob(0), "dataset");
-    if (!d.ok()) return d.status();
-    page.datasets.push_back(*std::move(d));
-    last_created = q.Int(1);
-    last_id = q.Text(2);
+  if (absl::Status s = store_internal::CollectPage(q, limit, "d", "dataset", &page.datasets,
+                                                    &page.next_page_token);
+      !s.ok()) {
+    return s;
   }
   return page;
 }

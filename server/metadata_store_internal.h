@@ -71,6 +71,31 @@ absl::Status CollectRows(Query& q, std::string_view what, std::vector<Proto>* ou
   }
 }
 
+// Reads one keyset page: rows are (proto, created_us, id), the query asked
+// for limit + 1 rows, and the extra row only says that another page exists,
+// whose token names the last row kept.
+template <typename Proto>
+absl::Status CollectPage(Query& q, int limit, std::string_view token_kind,
+                         std::string_view what, std::vector<Proto>* out,
+                         std::string* next_page_token) {
+  int64_t last_created = 0;
+  std::string last_id;
+  while (true) {
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    if (static_cast<int>(out->size()) == limit) {
+      *next_page_token = MakePageToken(token_kind, last_created, last_id);
+      return absl::OkStatus();
+    }
+    absl::StatusOr<Proto> p = ParseRow<Proto>(q.Blob(0), what);
+    if (!p.ok()) return p.status();
+    out->push_back(*std::move(p));
+    last_created = q.Int(1);
+    last_id = q.Text(2);
+  }
+}
+
 }  // namespace store_internal
 
 struct MetadataStore::Statements {

@@ -12,7 +12,6 @@ namespace {
 using store_internal::CollectRows;
 using store_internal::CountRow;
 using store_internal::InTransaction;
-using store_internal::MakePageToken;
 using store_internal::Micros;
 using store_internal::PageKey;
 using store_internal::ParsePageToken;
@@ -111,21 +110,10 @@ absl::StatusOr<JobPage> MetadataStore::ListJobs(const JobQuery& query) {
   q.Bind(1, StateMask(query.states)).Bind(2, key->present).Bind(3, key->created_us)
       .BindText(4, key->id).Bind(5, limit + 1);
   JobPage page;
-  int64_t last_created = 0;
-  std::string last_id;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    if (static_cast<int>(page.jobs.size()) == limit) {
-      page.next_page_token = MakePageToken("j", last_created, last_id);
-      break;
-    }
-    absl::StatusOr<v1::Job> job = ParseRow<v1::Job>(q.Blob(0), "job");
-    if (!job.ok()) return job.status();
-    page.jobs.push_back(*std::move(job));
-    last_created = q.Int(1);
-    last_id = q.Text(2);
+  if (absl::Status s = store_internal::CollectPage(q, limit, "j", "job", &page.jobs,
+                                                    &page.next_page_token);
+      !s.ok()) {
+    return s;
   }
   return page;
 }
