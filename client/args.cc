@@ -1,12 +1,11 @@
 #include "client/args.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
+#include "core/data/file_util.h"
 #include "core/spec_json.h"
 
 namespace trainyard::client {
@@ -125,14 +124,12 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(
 
 absl::StatusOr<std::string> ReadLocalFile(const std::string& flag,
                                           const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
     return LocalInputError(absl::StatusCode::kNotFound,
                            absl::StrCat(flag, ": cannot read '", path, "'"));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return text;
 }
 
 }  // namespace trainyard::client

@@ -1,8 +1,6 @@
 #include "client/client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -10,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/errors.h"
+#include "core/data/file_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -19,14 +18,12 @@ namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag,
                                     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
     return LocalInputError(absl::StatusCode::kNotFound,
                            absl::StrCat(flag, ": cannot read '", path, "'"));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return text;
 }
 
 // A unary call on the stub as one expression: context set up, status mapped.

@@ -51,10 +51,17 @@ bool SerializeDeterministic(const v1::Checkpoint& checkpoint, std::string& out) 
 
 }  // namespace
 
-std::string EncodeCheckpoint(const v1::Checkpoint& checkpoint) {
-  if (checkpoint.ByteSizeLong() > kMaxCheckpointPayloadBytes) return {};
+absl::StatusOr<std::string> EncodeCheckpoint(const v1::Checkpoint& checkpoint) {
+  const size_t size = checkpoint.ByteSizeLong();
+  if (size > kMaxCheckpointPayloadBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "checkpoint is larger than the format's 2 GiB limit (payload ", size,
+        " bytes, at most ", kMaxCheckpointPayloadBytes, ")"));
+  }
   std::string payload;
-  if (!SerializeDeterministic(checkpoint, payload)) return {};
+  if (!SerializeDeterministic(checkpoint, payload)) {
+    return absl::InternalError("serialization failed");
+  }
   Sha256Digest digest = Sha256(payload);
 
   std::string file;
@@ -132,12 +139,12 @@ absl::Status WriteCheckpointFile(const std::string& path,
         "cannot write checkpoint ", path, ": its payload would be ", size,
         " bytes, above the format's limit of ", kMaxCheckpointPayloadBytes));
   }
-  std::string bytes = EncodeCheckpoint(checkpoint);
-  if (bytes.empty()) {
-    return absl::InternalError(
-        absl::StrCat("cannot write checkpoint ", path, ": serialization failed"));
+  absl::StatusOr<std::string> bytes = EncodeCheckpoint(checkpoint);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat("cannot write checkpoint ", path,
+                                                            ": ", bytes.status().message()));
   }
-  return WriteFileAtomically(path, bytes);
+  return WriteFileAtomically(path, *bytes);
 }
 
 absl::StatusOr<v1::Checkpoint> ReadCheckpointFile(const std::string& path) {

@@ -48,10 +48,10 @@ absl::Status ValidateCheckpoint(const v1::Checkpoint& checkpoint,
 
 // The bytes of a checkpoint file holding `checkpoint`. Serialization is
 // deterministic, so equal checkpoints give equal bytes (and equal sha256 in a
-// content-addressed store). REQUIRES: checkpoint.ByteSizeLong() <=
-// kMaxCheckpointPayloadBytes; otherwise returns an empty string (which
-// DecodeCheckpoint rejects). WriteCheckpointFile checks this and reports it.
-std::string EncodeCheckpoint(const v1::Checkpoint& checkpoint);
+// content-addressed store). RESOURCE_EXHAUSTED when the payload would exceed
+// kMaxCheckpointPayloadBytes (the format's 2 GiB limit); INTERNAL if
+// serialization fails.
+absl::StatusOr<std::string> EncodeCheckpoint(const v1::Checkpoint& checkpoint);
 
 // Parses and verifies a checkpoint file's bytes (header, length, sha256,
 // payload, then ValidateCheckpoint). See the error list above.

@@ -1,11 +1,11 @@
 #include "server/auth.h"
 
-#include <fstream>
-#include <sstream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
+#include "core/data/file_util.h"
 #include "openssl/crypto.h"
 
 namespace trainyard::server {
@@ -49,14 +49,12 @@ class AuthInterceptor : public grpc::experimental::Interceptor {
 }  // namespace
 
 absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--auth-token-file: cannot read ", path));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(buffer.str()));
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--auth-token-file: ", path, " is empty"));
@@ -73,11 +71,14 @@ bool Authenticator::Allows(std::string_view header_value) const {
   return CRYPTO_memcmp(given.data(), token_.data(), token_.size()) == 0;
 }
 
-grpc::Status Authenticator::Check(const grpc::ServerContextBase& context) const {
-  if (token_.empty()) return grpc::Status::OK;
-  if (Allows(AuthorizationHeader(context))) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "missing or wrong \"authorization: Bearer <token>\" metadata");
+absl::Status Authenticator::Check(const grpc::ServerContextBase& context) const {
+  return CheckHeader(AuthorizationHeader(context));
+}
+
+absl::Status Authenticator::CheckHeader(std::string_view header_value) const {
+  if (Allows(header_value)) return absl::OkStatus();
+  return absl::UnauthenticatedError(
+      "missing or wrong \"authorization: Bearer <token>\" metadata");
 }
 
 grpc::experimental::Interceptor* AuthInterceptorFactory::CreateServerInterceptor(

@@ -39,8 +39,11 @@ class Authenticator {
   // True when auth is off, or `header_value` is "Bearer <token>" (compared in
   // constant time so the token cannot be guessed byte by byte from timing).
   bool Allows(std::string_view header_value) const;
-  // UNAUTHENTICATED (grpc) unless the call's metadata passes Allows.
-  grpc::Status Check(const grpc::ServerContextBase& context) const;
+  // UNAUTHENTICATED unless the call's metadata passes Allows; the handlers
+  // finish with it through ToGrpcStatus (server/status_util.h).
+  absl::Status Check(const grpc::ServerContextBase& context) const;
+  // The same for an "authorization" header value ("" when absent).
+  absl::Status CheckHeader(std::string_view header_value) const;
 
  private:
   std::string token_;

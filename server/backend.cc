@@ -1,86 +1,33 @@
-// Backend: opening and recovery, the worker pool's lifetime, shutdown, and
-// the job read-modify-write helpers the other backend files share.
+// Backend: builds and wires the components, recovery, the worker pool's
+// lifetime, shutdown, and the streaming RPCs' entry points.
 #include "server/backend.h"
 
-#include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "core/tensor.h"
-#include "core/validate.h"
 #include "server/backend_internal.h"
-#include "server/status_util.h"
+#include "server/log_util.h"
 
 namespace trainyard::server {
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  ts->set_seconds(nanos / 1'000'000'000);
-  ts->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-}
-
-int64_t TimestampNanos(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1'000'000'000 + ts.nanos();
-}
-
-int NumOutputs(const v1::ModelSpec& spec) {
-  absl::StatusOr<int> out = ValidateModelSpec(spec);
-  return out.ok() ? *out : 0;
-}
-
-// ------------------------------------------------------------ job helpers
-
-void Backend::Impl::Enqueue(const v1::Job& job) {
-  queue.insert(QueueKey{job.priority(), TimestampNanos(job.create_time()), job.id()});
-}
-
-void Backend::Impl::Dequeue(const v1::Job& job) {
-  queue.erase(QueueKey{job.priority(), TimestampNanos(job.create_time()), job.id()});
-}
-
 void Backend::Impl::Decorate(v1::Job& job) {
-  job.set_queue_position(-1);
-  if (job.state() == v1::QUEUED) {
-    const QueueKey key{job.priority(), TimestampNanos(job.create_time()), job.id()};
-    auto it = queue.find(key);
-    if (it != queue.end()) {
-      job.set_queue_position(static_cast<int32_t>(std::distance(queue.begin(), it)));
-    }
-  }
+  job.set_queue_position(job.state() == v1::QUEUED ? scheduler->QueuePosition(KeyOf(job)) : -1);
   if (!job.id().empty()) {
     absl::StatusOr<int64_t> seq = events->LastSeq(job.id());
     if (seq.ok()) job.set_last_event_seq(*seq);
   }
 }
 
-absl::StatusOr<v1::Job> Backend::Impl::UpdateJobLocked(
-    std::string_view id, const std::function<absl::Status(v1::Job&)>& mutate,
-    std::string_view reason) {
-  absl::StatusOr<v1::Job> job = store->GetJob(id);
-  if (!job.ok()) return job.status();
-  const v1::JobState from = job->state();
-  if (absl::Status s = mutate(*job); !s.ok()) return s;
-  if (absl::Status s = store->UpdateJob(*job); !s.ok()) return s;
-  if (job->state() != from) {
-    v1::JobEvent event;
-    v1::StateChange* change = event.mutable_state_change();
-    change->set_from(from);
-    change->set_to(job->state());
-    change->set_reason(std::string(reason));
-    if (job->state() == v1::FAILED) *change->mutable_error() = job->error();
-    if (absl::StatusOr<int64_t> seq = events->Append(job->id(), std::move(event)); !seq.ok()) {
-      return seq.status();
-    }
-  }
-  Decorate(*job);
+absl::StatusOr<v1::Job> Backend::Impl::Decorated(absl::StatusOr<v1::Job> job) {
+  if (job.ok()) Decorate(*job);
   return job;
 }
 
-absl::StatusOr<v1::Job> Backend::Impl::UpdateJob(
-    std::string_view id, const std::function<absl::Status(v1::Job&)>& mutate,
-    std::string_view reason) {
-  absl::MutexLock lock(&mu);
-  return UpdateJobLocked(id, mutate, reason);
+void Backend::Impl::JoinWorkers() {
+  scheduler->Stop();
+  absl::MutexLock lock(&workers_mu);
+  for (std::thread& t : workers) t.join();
+  workers.clear();
 }
 
 // ------------------------------------------------------------------- life
@@ -89,104 +36,124 @@ Backend::Backend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  if (absl::Status s = impl->options.Finalize(); !s.ok()) return s;
+  Impl& im = *impl;
+  im.options = options;
+  if (absl::Status s = im.options.Finalize(); !s.ok()) return s;
   MetadataStoreOptions store_options;
   store_options.synchronous_full = options.durable_sync;
   absl::StatusOr<std::unique_ptr<MetadataStore>> store =
       MetadataStore::Open(options.data_dir + "/trainyard.db", store_options);
   if (!store.ok()) return store.status();
-  impl->store = std::move(*store);
+  im.store = std::move(*store);
   absl::StatusOr<std::unique_ptr<BlobStore>> blobs = BlobStore::Open(options.data_dir + "/blobs");
   if (!blobs.ok()) return blobs.status();
-  impl->blobs = std::move(*blobs);
-  impl->events = std::make_unique<EventLog>(impl->store.get());
+  im.blobs = std::move(*blobs);
+  im.events = std::make_unique<EventLog>(im.store.get());
+  im.scheduler = std::make_unique<JobScheduler>(im.options.max_queued_jobs);
+  im.records = std::make_unique<JobRecords>(im.store.get(), im.events.get());
+  CheckpointRecorderOptions recorder_options;
+  recorder_options.max_params = im.options.max_params;
+  recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
+  im.checkpoints = std::make_unique<CheckpointRecorder>(
+      im.store.get(), im.blobs.get(), im.events.get(), im.records.get(), recorder_options);
+  im.datasets = std::make_unique<DatasetCache>(im.blobs.get());
+  im.predictors = std::make_unique<PredictorCache>(
+      [recorder = im.checkpoints.get()](std::string_view id) {
+        return recorder->Load(id, "checkpoint_id");
+      },
+      im.options.default_threads);
+  JobRunner::Deps deps;
+  deps.store = im.store.get();
+  deps.events = im.events.get();
+  deps.records = im.records.get();
+  deps.scheduler = im.scheduler.get();
+  deps.datasets = im.datasets.get();
+  deps.checkpoints = im.checkpoints.get();
+  im.runner = std::make_unique<JobRunner>(deps);
 
   // Recovery: a job found RUNNING was interrupted; it goes back to the queue
   // and resumes from its newest checkpoint when a worker takes it.
-  absl::StatusOr<std::vector<v1::Job>> running = impl->store->JobsInStates({v1::RUNNING});
+  absl::StatusOr<std::vector<v1::Job>> running = im.store->JobsInStates({v1::RUNNING});
   if (!running.ok()) return running.status();
-  {
-    absl::MutexLock lock(&impl->mu);
-    for (const v1::Job& job : *running) {
-      absl::StatusOr<v1::Job> updated = impl->UpdateJobLocked(
-          job.id(),
-          [](v1::Job& j) {
-            j.set_state(v1::QUEUED);
-            return absl::OkStatus();
-          },
-          "server restart");
-      if (!updated.ok()) return updated.status();
-    }
-    absl::StatusOr<std::vector<v1::Job>> queued = impl->store->JobsInStates({v1::QUEUED});
-    if (!queued.ok()) return queued.status();
-    for (const v1::Job& job : *queued) impl->Enqueue(job);
+  for (const v1::Job& job : *running) {
+    absl::StatusOr<v1::Job> updated = im.records->Update(
+        job.id(),
+        [](v1::Job& j) {
+          j.set_state(v1::QUEUED);
+          return absl::OkStatus();
+        },
+        "server restart");
+    if (!updated.ok()) return updated.status();
   }
+  absl::StatusOr<std::vector<v1::Job>> queued = im.store->JobsInStates({v1::QUEUED});
+  if (!queued.ok()) return queued.status();
+  for (const v1::Job& job : *queued) im.scheduler->Enqueue(KeyOf(job));
   return std::unique_ptr<Backend>(new Backend(std::move(impl)));
 }
 
 Backend::~Backend() {
-  {
-    absl::MutexLock lock(&impl_->mu);
-    impl_->stopping = true;
-    // As a crash: the trainer stops at its next step and nothing is recorded,
-    // so the store still says RUNNING and the next Open requeues the job.
-    for (auto& [id, rj] : impl_->running) {
-      rj->crash = true;
-      rj->token.RequestCancel();
-    }
-  }
-  for (std::thread& t : impl_->workers) t.join();
-  impl_->workers.clear();
+  // As a crash: the trainer stops at its next step and nothing is recorded,
+  // so the store still says RUNNING and the next Open requeues the job.
+  impl_->scheduler->Stop();
+  impl_->scheduler->RequestStopAll(StopReason::kCrash);
+  impl_->JoinWorkers();
   impl_->events->Shutdown();
 }
 
 const ServerOptions& Backend::options() const { return impl_->options; }
-MetadataStore& Backend::store() { return *impl_->store; }
-BlobStore& Backend::blobs() { return *impl_->blobs; }
-EventLog& Backend::events() { return *impl_->events; }
 
 void Backend::StartWorkers() {
-  absl::MutexLock lock(&impl_->mu);
-  if (impl_->workers_started || impl_->stopping) return;
-  impl_->workers_started = true;
-  for (int i = 0; i < impl_->options.workers; ++i) {
-    impl_->workers.emplace_back([impl = impl_.get()] { impl->WorkerLoop(); });
+  Impl& im = *impl_;
+  absl::MutexLock lock(&im.workers_mu);
+  if (im.workers_started) return;
+  im.workers_started = true;
+  for (int i = 0; i < im.options.workers; ++i) {
+    im.workers.emplace_back([runner = im.runner.get()] { runner->WorkerLoop(); });
   }
 }
 
-bool Backend::shutting_down() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->shutting_down;
-}
+bool Backend::shutting_down() const { return impl_->scheduler->closed(); }
 
 void Backend::Shutdown(absl::Duration grace) {
   Impl& im = *impl_;
-  {
-    absl::MutexLock lock(&im.mu);
-    im.shutting_down = true;
-    im.stopping = true;
-    for (auto& [id, rj] : im.running) {
-      rj->shutdown = true;
-      rj->token.RequestPause();
-    }
-    const absl::Time deadline = absl::Now() + grace;
-    auto idle = [&im]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(im.mu) { return im.running.empty(); };
-    if (!im.mu.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
-      // Out of time: stop without a checkpoint; the job is requeued and
-      // resumes from the checkpoint it already has.
-      for (auto& [id, rj] : im.running) {
-        rj->abandon = true;
-        rj->token.RequestCancel();
-      }
-    }
+  im.scheduler->Close();
+  im.scheduler->Stop();
+  im.scheduler->RequestStopAll(StopReason::kShutdown);
+  if (!im.scheduler->AwaitIdle(absl::Now() + grace)) {
+    // Out of time: stop without a checkpoint; the job is requeued and
+    // resumes from the checkpoint it already has.
+    im.scheduler->RequestStopAll(StopReason::kAbandon);
   }
-  for (std::thread& t : im.workers) t.join();
-  im.workers.clear();
-  if (absl::Status s = im.events->FlushAll(); !s.ok()) {
-    // Nothing else to do with it: the points are lost, the seqs stay gapless.
-  }
+  im.JoinWorkers();
+  // The points are lost, the seqs stay gapless; nothing else to do with it.
+  LogJobError("", "step points not flushed at shutdown", im.events->FlushAll());
 }
+
+// ------------------------------------------------- for the streaming RPCs
+
+absl::StatusOr<std::unique_ptr<BlobWriter>> Backend::NewUpload(int64_t max_bytes) {
+  return impl_->blobs->NewWriter(max_bytes);
+}
+
+absl::StatusOr<int64_t> Backend::CheckpointSize(std::string_view id) {
+  absl::StatusOr<v1::CheckpointInfo> info = GetCheckpoint(id);
+  if (!info.ok()) return info.status();
+  return impl_->blobs->Size(id);
+}
+
+absl::StatusOr<std::string> Backend::ReadCheckpoint(std::string_view id, int64_t offset,
+                                                    int64_t length) {
+  return impl_->blobs->ReadRange(id, offset, length);
+}
+
+absl::StatusOr<std::unique_ptr<EventSubscription>> Backend::Subscribe(
+    std::string_view job_id, int64_t after_seq, std::function<void()> on_ready) {
+  return impl_->events->Subscribe(job_id, after_seq, std::move(on_ready));
+}
+
+void Backend::ShutdownEvents() { impl_->events->Shutdown(); }
+
+// ------------------------------------------------------------------- info
 
 v1::ServerInfo Backend::GetServerInfo() const {
   const ServerOptions& o = impl_->options;

@@ -3,6 +3,9 @@
 // validates transport-level things, converts and delegates here; tests drive
 // this class directly or through the service.
 //
+// Backend itself only owns and wires the components that do the work (who
+// owns which state, and the lock order, in server/backend_internal.h).
+//
 // Errors are absl::Status with the codes the API documents
 // (proto/trainyard/v1/service.proto); server/status_util.h maps them.
 //
@@ -12,6 +15,7 @@
 #define TRAINYARD_SERVER_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,7 +25,6 @@
 #include "absl/time/time.h"
 #include "server/blob_store.h"
 #include "server/event_log.h"
-#include "server/metadata_store.h"
 #include "server/options.h"
 #include "trainyard/v1/service.pb.h"
 
@@ -39,9 +42,6 @@ class Backend {
   ~Backend();
 
   const ServerOptions& options() const;
-  MetadataStore& store();
-  BlobStore& blobs();
-  EventLog& events();
 
   // Starts the worker pool; queued jobs begin.
   void StartWorkers();
@@ -91,7 +91,24 @@ class Backend {
 
   v1::ServerInfo GetServerInfo() const;
 
+  // ------------------------------------------------ for the streaming RPCs
+  // A writer for an upload of at most `max_bytes` (blob store errors).
+  absl::StatusOr<std::unique_ptr<BlobWriter>> NewUpload(int64_t max_bytes);
+  // The stored size of checkpoint `id` (NOT_FOUND for an unknown one).
+  absl::StatusOr<int64_t> CheckpointSize(std::string_view id);
+  // Up to `length` bytes of checkpoint `id` from `offset`.
+  absl::StatusOr<std::string> ReadCheckpoint(std::string_view id, int64_t offset,
+                                             int64_t length);
+  // A cursor over job_id's events after `after_seq` (server/event_log.h);
+  // the caller checked that the job exists.
+  absl::StatusOr<std::unique_ptr<EventSubscription>> Subscribe(std::string_view job_id,
+                                                               int64_t after_seq,
+                                                               std::function<void()> on_ready);
+  // Ends every watcher (UNAVAILABLE); appends still work.
+  void ShutdownEvents();
+
  private:
+  friend class BackendTestPeer;  // tests/testing/backend_peer.h
   struct Impl;
   explicit Backend(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

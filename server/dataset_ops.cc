@@ -1,5 +1,5 @@
-// Backend: datasets (create from an uploaded blob, list, delete) and the
-// shared in-memory dataset cache.
+// Backend: datasets (create from an uploaded blob, get, list, delete). The
+// parsed data in memory is server/dataset_cache.h's.
 #include <string>
 #include <utility>
 
@@ -10,6 +10,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/time_util.h"
 
 namespace trainyard::server {
 namespace {
@@ -42,61 +43,13 @@ bool SameParse(const v1::Dataset& a, const v1::Dataset& b) {
          a.idx_preprocessing() == b.idx_preprocessing();
 }
 
-absl::StatusOr<std::shared_ptr<const Dataset>> Parse(const v1::Dataset& row,
-                                                     std::string_view bytes) {
-  if (row.format() == v1::CSV) return LoadCsv(bytes, row.csv_options());
-  const int64_t images = row.idx_parts().images_size_bytes();
-  const int64_t labels = row.idx_parts().labels_size_bytes();
-  if (images <= 0 || labels <= 0 || images + labels != static_cast<int64_t>(bytes.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "header.idx_parts sizes (", images, " + ", labels,
-        ") must add up to the bytes uploaded (", bytes.size(), ")"));
-  }
-  return LoadIdx(bytes.substr(0, images), bytes.substr(images), row.idx_preprocessing());
+absl::Status CheckDatasetId(std::string_view id) {
+  if (IsDatasetId(id)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "dataset_id \"", std::string(id.substr(0, 64)), "\" is not a dataset id (ds-...)"));
 }
 
 }  // namespace
-
-absl::StatusOr<std::shared_ptr<const Dataset>> Backend::Impl::LoadDataset(
-    const v1::Dataset& row) {
-  {
-    absl::MutexLock lock(&cache_mu);
-    auto it = dataset_cache.find(row.id());
-    if (it != dataset_cache.end()) {
-      if (std::shared_ptr<const Dataset> live = it->second.lock()) {
-        TouchRecent(row.id(), live);
-        return live;
-      }
-    }
-  }
-  // Parse outside the lock: a big dataset must not stall other lookups. Two
-  // racing loads both parse, and the second keeps the first one's copy.
-  absl::StatusOr<std::string> bytes = blobs->ReadAll(row.sha256());
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<std::shared_ptr<const Dataset>> data = Parse(row, *bytes);
-  if (!data.ok()) return data.status();
-  absl::MutexLock lock(&cache_mu);
-  std::weak_ptr<const Dataset>& slot = dataset_cache[row.id()];
-  if (std::shared_ptr<const Dataset> live = slot.lock()) {
-    TouchRecent(row.id(), live);
-    return live;
-  }
-  slot = *data;
-  // Drop expired entries now and then so the map does not grow forever.
-  for (auto it = dataset_cache.begin(); it != dataset_cache.end();) {
-    it = it->second.expired() ? dataset_cache.erase(it) : std::next(it);
-  }
-  dataset_cache[row.id()] = *data;
-  TouchRecent(row.id(), *data);
-  return *data;
-}
-
-void Backend::Impl::TouchRecent(const std::string& id,
-                                std::shared_ptr<const Dataset> data) {
-  std::erase_if(recent_datasets, [&](const auto& entry) { return entry.first == id; });
-  recent_datasets.emplace_front(id, std::move(data));
-  if (recent_datasets.size() > kRecentDatasets) recent_datasets.pop_back();
-}
 
 absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& header,
                                                    const std::string& sha256,
@@ -147,7 +100,7 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
   } else {
     absl::StatusOr<std::string> bytes = im.blobs->ReadAll(sha256);
     if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<std::shared_ptr<const Dataset>> data = Parse(row, *bytes);
+    absl::StatusOr<std::shared_ptr<const Dataset>> data = ParseDataset(row, *bytes);
     if (!data.ok()) return data.status();
     row.set_num_samples((*data)->num_samples());
     row.set_num_features((*data)->num_features());
@@ -161,10 +114,7 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
 }
 
 absl::StatusOr<v1::Dataset> Backend::GetDataset(std::string_view id) {
-  if (!IsDatasetId(id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset_id \"", std::string(id.substr(0, 64)), "\" is not a dataset id (ds-...)"));
-  }
+  if (absl::Status s = CheckDatasetId(id); !s.ok()) return s;
   return impl_->store->GetDataset(id);
 }
 
@@ -182,19 +132,11 @@ absl::StatusOr<v1::ListDatasetsResponse> Backend::ListDatasets(
 
 absl::Status Backend::DeleteDataset(std::string_view id) {
   Impl& im = *impl_;
-  if (!IsDatasetId(id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dataset_id \"", std::string(id.substr(0, 64)), "\" is not a dataset id (ds-...)"));
-  }
+  if (absl::Status s = CheckDatasetId(id); !s.ok()) return s;
   absl::MutexLock lock(&im.dataset_mu);
   absl::StatusOr<DeletedDataset> deleted = im.store->DeleteDataset(id);
   if (!deleted.ok()) return deleted.status();
-  {
-    absl::MutexLock cache_lock(&im.cache_mu);
-    im.dataset_cache.erase(std::string(id));
-    std::erase_if(im.recent_datasets,
-                  [&](const auto& entry) { return entry.first == id; });
-  }
+  im.datasets->Forget(id);
   if (!deleted->blob_still_referenced) {
     absl::Status s = im.blobs->Remove(deleted->sha256);
     if (!s.ok() && !absl::IsNotFound(s)) return s;

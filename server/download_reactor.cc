@@ -27,19 +27,19 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadCheckpointRe
     chunk_bytes_ = std::max<int64_t>(
         1, std::min<int64_t>(kChunkBytes,
                              deps_.backend->options().max_message_bytes - kEnvelopeBytes));
-    if (!deps_.executor->Submit([this] { Start(); })) Finish(ShuttingDownStatus());
+    if (!deps_.executor->Submit([this] { Start(); })) End(ShuttingDownError());
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+      End(absl::CancelledError("download cancelled"));
       return;
     }
     if (next_offset_ >= total_size_) {
-      Finish(grpc::Status::OK);
+      End(absl::OkStatus());
       return;
     }
-    if (!deps_.executor->Submit([this] { ReadAndWrite(); })) Finish(ShuttingDownStatus());
+    if (!deps_.executor->Submit([this] { ReadAndWrite(); })) End(ShuttingDownError());
   }
 
   void OnDone() override { delete this; }
@@ -48,30 +48,23 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadCheckpointRe
   void Start() {
     const std::string& id = request_.checkpoint_id();
     if (!IsSha256Hex(id)) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "checkpoint_id must be 64 lower-case hex characters"));
+      End(absl::InvalidArgumentError("checkpoint_id must be 64 lower-case hex characters"));
       return;
     }
     if (request_.offset() < 0) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "offset must be >= 0"));
+      End(absl::InvalidArgumentError("offset must be >= 0"));
       return;
     }
-    absl::StatusOr<v1::CheckpointInfo> info = deps_.backend->GetCheckpoint(id);
-    if (!info.ok()) {
-      Finish(ToGrpcStatus(info.status()));
-      return;
-    }
-    absl::StatusOr<int64_t> size = deps_.backend->blobs().Size(id);
+    absl::StatusOr<int64_t> size = deps_.backend->CheckpointSize(id);
     if (!size.ok()) {
-      Finish(ToGrpcStatus(size.status()));
+      End(size.status());
       return;
     }
     total_size_ = *size;
     if (request_.offset() > total_size_) {
-      Finish(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                          absl::StrCat("offset ", request_.offset(),
-                                       " is beyond the checkpoint's size of ", total_size_,
-                                       " bytes")));
+      End(absl::OutOfRangeError(absl::StrCat("offset ", request_.offset(),
+                                              " is beyond the checkpoint's size of ",
+                                              total_size_, " bytes")));
       return;
     }
     next_offset_ = request_.offset();
@@ -81,9 +74,9 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadCheckpointRe
   // Runs on the executor while no write is in flight.
   void ReadAndWrite() {
     absl::StatusOr<std::string> data =
-        deps_.backend->blobs().ReadRange(request_.checkpoint_id(), next_offset_, chunk_bytes_);
+        deps_.backend->ReadCheckpoint(request_.checkpoint_id(), next_offset_, chunk_bytes_);
     if (!data.ok()) {
-      Finish(ToGrpcStatus(data.status()));
+      End(data.status());
       return;
     }
     response_.Clear();
@@ -99,6 +92,8 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadCheckpointRe
     *response_.mutable_data() = *std::move(data);
     StartWrite(&response_);
   }
+
+  void End(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
 
   const ServiceDeps deps_;
   const v1::DownloadCheckpointRequest request_;

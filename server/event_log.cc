@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/time_util.h"
 
 namespace trainyard::server {
 
@@ -79,13 +80,6 @@ using Waiters = std::vector<std::shared_ptr<EventSubscription::Waiter>>;
 
 bool IsTerminalEvent(const v1::JobEvent& e) {
   return e.has_state_change() && IsTerminalState(e.state_change().to());
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) /
-                                      absl::Nanoseconds(1)));
 }
 
 void FireAll(const Waiters& waiters) {

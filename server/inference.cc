@@ -1,5 +1,6 @@
 // Backend: checkpoint listing and import, and inference (Predict, Evaluate)
-// on any stored checkpoint through a small LRU cache of Predictors.
+// on any stored checkpoint through the predictor cache
+// (server/predictor_cache.h).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -7,18 +8,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "core/checkpoint.h"
-#include "core/validate.h"
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
 
 namespace trainyard::server {
 namespace {
-
-// Predictors kept built; each holds one model's weights.
-constexpr size_t kPredictorCacheSize = 4;
 
 absl::Status CheckCheckpointId(std::string_view id) {
   if (IsSha256Hex(id)) return absl::OkStatus();
@@ -31,35 +26,6 @@ void AddRow(const Matrix& m, Eigen::Index col, v1::Row* row) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::shared_ptr<PredictorEntry>> Backend::Impl::GetPredictor(
-    std::string_view checkpoint_id) {
-  {
-    absl::MutexLock lock(&predictor_mu);
-    for (auto it = predictors.begin(); it != predictors.end(); ++it) {
-      if (it->first == checkpoint_id) {
-        predictors.splice(predictors.begin(), predictors, it);
-        return predictors.front().second;
-      }
-    }
-  }
-  // Built outside the lock; two racing builds of one checkpoint are harmless.
-  absl::StatusOr<v1::Checkpoint> ckpt = LoadCheckpoint(checkpoint_id, "checkpoint_id");
-  if (!ckpt.ok()) return ckpt.status();
-  absl::StatusOr<std::unique_ptr<Predictor>> predictor =
-      Predictor::Create(*ckpt, options.default_threads);
-  if (!predictor.ok()) return predictor.status();
-  auto entry = std::make_shared<PredictorEntry>();
-  entry->loss_kind = ckpt->training().loss().kind();
-  {
-    absl::MutexLock entry_lock(&entry->mu);
-    entry->predictor = std::move(*predictor);
-  }
-  absl::MutexLock lock(&predictor_mu);
-  predictors.emplace_front(std::string(checkpoint_id), entry);
-  while (predictors.size() > kPredictorCacheSize) predictors.pop_back();
-  return entry;
-}
 
 absl::StatusOr<v1::ListCheckpointsResponse> Backend::ListCheckpoints(std::string_view job_id) {
   if (!job_id.empty()) {
@@ -81,43 +47,7 @@ absl::StatusOr<v1::CheckpointInfo> Backend::GetCheckpoint(std::string_view id) {
 }
 
 absl::StatusOr<v1::CheckpointInfo> Backend::ImportCheckpoint(const std::string& sha256) {
-  Impl& im = *impl_;
-  if (!IsSha256Hex(sha256)) {
-    return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
-  }
-  if (absl::StatusOr<v1::CheckpointInfo> known = im.store->GetCheckpoint(sha256); known.ok()) {
-    return known;  // the same file again
-  }
-  absl::StatusOr<std::string> bytes = im.blobs->ReadAll(sha256);
-  if (!bytes.ok()) return bytes.status();
-  if (static_cast<int64_t>(bytes->size()) > im.options.max_checkpoint_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("checkpoint has ", bytes->size(), " bytes, more than the limit ",
-                     im.options.max_checkpoint_bytes));
-  }
-  absl::StatusOr<v1::Checkpoint> ckpt = DecodeCheckpoint(*bytes);
-  if (!ckpt.ok()) return ckpt.status();
-  ModelLimits limits;
-  limits.max_params = im.options.max_params;
-  if (absl::StatusOr<int> out = ValidateModelSpec(ckpt->model(), limits); !out.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint model: ", out.status().message()));
-  }
-  v1::CheckpointInfo info;
-  info.set_id(sha256);
-  info.set_step(ckpt->step());
-  info.set_epoch(ckpt->completed_epochs());
-  info.set_size_bytes(static_cast<int64_t>(bytes->size()));
-  info.set_sha256(sha256);
-  SetTimestamp(absl::Now(), info.mutable_created_at());
-  if (ckpt->history_size() > 0) *info.mutable_metrics() = ckpt->history(ckpt->history_size() - 1);
-  info.set_reason(v1::UPLOADED);
-  info.set_num_features(ckpt->model().input_dim());
-  info.set_num_outputs(NumOutputs(ckpt->model()));
-  if (absl::Status s = im.store->InsertCheckpoint(info); !s.ok()) {
-    if (absl::IsAlreadyExists(s)) return im.store->GetCheckpoint(sha256);
-    return s;
-  }
-  return info;
+  return impl_->checkpoints->Import(sha256);
 }
 
 absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& request) {
@@ -133,7 +63,7 @@ absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& r
         absl::StrCat("mc_samples must be in [0, 1000], got ", request.mc_samples()));
   }
   absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
-      impl_->GetPredictor(request.checkpoint_id());
+      impl_->predictors->Get(request.checkpoint_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
   Predictor& predictor = *(*entry)->predictor;
@@ -225,7 +155,7 @@ absl::StatusOr<v1::EvaluateResponse> Backend::Evaluate(const v1::EvaluateRequest
     return row.status();
   }
   absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
-      impl_->GetPredictor(request.checkpoint_id());
+      impl_->predictors->Get(request.checkpoint_id());
   if (!entry.ok()) return entry.status();
   absl::StatusOr<std::shared_ptr<const Dataset>> data = impl_->LoadDataset(*row);
   if (!data.ok()) return data.status();

@@ -9,6 +9,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/time_util.h"
 
 namespace trainyard::server {
 namespace {
@@ -29,11 +30,7 @@ absl::Status WrongState(const v1::Job& job, std::string_view allowed) {
 
 absl::StatusOr<v1::Job> Backend::GetJob(std::string_view id) {
   if (absl::Status s = CheckJobId(id); !s.ok()) return s;
-  absl::StatusOr<v1::Job> job = impl_->store->GetJob(id);
-  if (!job.ok()) return job.status();
-  absl::MutexLock lock(&impl_->mu);
-  impl_->Decorate(*job);
-  return job;
+  return impl_->Decorated(impl_->records->Get(id));
 }
 
 absl::StatusOr<v1::ListJobsResponse> Backend::ListJobs(const v1::ListJobsRequest& r) {
@@ -50,7 +47,6 @@ absl::StatusOr<v1::ListJobsResponse> Backend::ListJobs(const v1::ListJobsRequest
   absl::StatusOr<JobPage> page = impl_->store->ListJobs(query);
   if (!page.ok()) return page.status();
   v1::ListJobsResponse response;
-  absl::MutexLock lock(&impl_->mu);
   for (v1::Job& job : page->jobs) {
     impl_->Decorate(job);
     *response.add_jobs() = std::move(job);
@@ -59,80 +55,63 @@ absl::StatusOr<v1::ListJobsResponse> Backend::ListJobs(const v1::ListJobsRequest
   return response;
 }
 
-absl::StatusOr<v1::Job> Backend::CancelJob(std::string_view id) {
-  if (absl::Status s = CheckJobId(id); !s.ok()) return s;
-  Impl& im = *impl_;
-  absl::MutexLock lock(&im.mu);
-  auto run = im.running.find(std::string(id));
-  if (run != im.running.end()) {
-    run->second->user_cancel = true;
-    run->second->token.RequestCancel();
-    absl::StatusOr<v1::Job> job = im.store->GetJob(id);
-    if (job.ok()) im.Decorate(*job);
-    return job;
-  }
-  return im.UpdateJobLocked(
-      id,
-      [&im](v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(im.mu) {
-        if (job.state() != v1::QUEUED && job.state() != v1::PAUSED) {
-          return WrongState(job, "QUEUED, RUNNING or PAUSED jobs can be cancelled");
-        }
-        im.Dequeue(job);
-        job.set_state(v1::CANCELLED);
-        SetTimestamp(absl::Now(), job.mutable_end_time());
+// Cancel and pause, one path: under the job's record lock (so its worker
+// cannot record the run's end meanwhile), signal it if it runs, otherwise
+// change the waiting job's state and take it off the queue.
+absl::StatusOr<v1::Job> Backend::Impl::RequestStop(std::string_view id,
+                                                   const ClientStop& request) {
+  JobRecords::Lock held = records->LockJob(id);
+  if (scheduler->RequestStop(id, request.reason)) return Decorated(records->Get(id));
+  return Decorated(records->UpdateHeld(
+      held,
+      [&request](v1::Job& job) {
+        const bool waiting =
+            job.state() == v1::QUEUED || (request.also_from_paused && job.state() == v1::PAUSED);
+        if (!waiting) return WrongState(job, request.allowed);
+        job.set_state(request.target);
+        if (IsTerminalState(request.target)) SetTimestamp(absl::Now(), job.mutable_end_time());
         return absl::OkStatus();
       },
-      "requested by client");
+      "requested by client",
+      [this](const v1::Job& job) { scheduler->Dequeue(KeyOf(job)); }));
+}
+
+absl::StatusOr<v1::Job> Backend::CancelJob(std::string_view id) {
+  if (absl::Status s = CheckJobId(id); !s.ok()) return s;
+  return impl_->RequestStop(id, {StopReason::kClientCancel, v1::CANCELLED, true,
+                                 "QUEUED, RUNNING or PAUSED jobs can be cancelled"});
 }
 
 absl::StatusOr<v1::Job> Backend::PauseJob(std::string_view id) {
   if (absl::Status s = CheckJobId(id); !s.ok()) return s;
-  Impl& im = *impl_;
-  absl::MutexLock lock(&im.mu);
-  auto run = im.running.find(std::string(id));
-  if (run != im.running.end()) {
-    run->second->user_pause = true;
-    run->second->token.RequestPause();
-    absl::StatusOr<v1::Job> job = im.store->GetJob(id);
-    if (job.ok()) im.Decorate(*job);
-    return job;
-  }
-  return im.UpdateJobLocked(
-      id,
-      [&im](v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(im.mu) {
-        if (job.state() != v1::QUEUED) {
-          return WrongState(job, "QUEUED or RUNNING jobs can be paused");
-        }
-        im.Dequeue(job);
-        job.set_state(v1::PAUSED);
-        return absl::OkStatus();
-      },
-      "requested by client");
+  return impl_->RequestStop(
+      id, {StopReason::kClientPause, v1::PAUSED, false, "QUEUED or RUNNING jobs can be paused"});
 }
 
 absl::StatusOr<v1::Job> Backend::ResumeJob(std::string_view id) {
   if (absl::Status s = CheckJobId(id); !s.ok()) return s;
   Impl& im = *impl_;
-  absl::MutexLock lock(&im.mu);
-  if (im.shutting_down) {
-    return absl::UnavailableError("the server is shutting down; resume again later");
+  JobScheduler::Reservation slot;
+  switch (im.scheduler->Reserve(&slot)) {
+    case JobScheduler::Admission::kAdmitted:
+      break;
+    case JobScheduler::Admission::kClosed:
+      return absl::UnavailableError("the server is shutting down; resume again later");
+    case JobScheduler::Admission::kFull:
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the queue is full (", im.options.max_queued_jobs, " jobs QUEUED); try again later"));
   }
-  if (static_cast<int64_t>(im.queue.size()) >= im.options.max_queued_jobs) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the queue is full (", im.options.max_queued_jobs, " jobs QUEUED); try again later"));
-  }
-  return im.UpdateJobLocked(
+  return im.Decorated(im.records->Update(
       id,
-      [&im](v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(im.mu) {
+      [&im](v1::Job& job) {
         // A job being paused is still RUNNING until its checkpoint is saved.
-        if (job.state() != v1::PAUSED || im.running.count(job.id()) > 0) {
+        if (job.state() != v1::PAUSED || im.scheduler->IsRunning(job.id())) {
           return WrongState(job, "PAUSED jobs can be resumed");
         }
         job.set_state(v1::QUEUED);
-        im.Enqueue(job);
         return absl::OkStatus();
       },
-      "requested by client");
+      "requested by client", [&slot](const v1::Job& job) { slot.Commit(KeyOf(job)); }));
 }
 
 }  // namespace trainyard::server

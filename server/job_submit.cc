@@ -13,6 +13,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/time_util.h"
 
 namespace trainyard::server {
 namespace {
@@ -35,26 +36,21 @@ absl::Status CheckInitFits(const v1::ModelSpec& model, const v1::ModelSpec& from
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<v1::Checkpoint> Backend::Impl::LoadCheckpoint(std::string_view id,
-                                                             std::string_view field) {
-  if (!IsSha256Hex(id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(field), " must be a checkpoint id (64 lower-case hex characters)"));
+absl::Status QueueRefusal(JobScheduler::Admission admission, const ServerOptions& options) {
+  switch (admission) {
+    case JobScheduler::Admission::kAdmitted:
+      return absl::OkStatus();
+    case JobScheduler::Admission::kClosed:
+      return absl::UnavailableError("the server is shutting down; submit again later");
+    case JobScheduler::Admission::kFull:
+      break;
   }
-  absl::StatusOr<v1::CheckpointInfo> info = store->GetCheckpoint(id);
-  if (!info.ok()) {
-    if (absl::IsNotFound(info.status())) {
-      return absl::NotFoundError(
-          absl::StrCat(std::string(field), ": checkpoint ", std::string(id), " not found"));
-    }
-    return info.status();
-  }
-  absl::StatusOr<std::string> bytes = blobs->ReadAll(id);
-  if (!bytes.ok()) return bytes.status();
-  return DecodeCheckpoint(*bytes);
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the queue is full (", options.max_queued_jobs,
+                   " jobs QUEUED, the server's max_queued_jobs); try again later"));
 }
+
+}  // namespace
 
 absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) {
   Impl& im = *impl_;
@@ -73,7 +69,6 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) {
       v1::Job job = **existing;
-      absl::MutexLock lock(&im.mu);
       im.Decorate(job);
       return job;
     }
@@ -210,18 +205,20 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   progress->set_total_steps(steps_per_epoch * training.epochs());
   SetTimestamp(absl::Now(), job.mutable_create_time());
 
-  absl::MutexLock lock(&im.mu);
-  if (im.shutting_down) {
-    return absl::UnavailableError("the server is shutting down; submit again later");
-  }
-  if (static_cast<int64_t>(im.queue.size()) >= im.options.max_queued_jobs) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the queue is full (", im.options.max_queued_jobs,
-        " jobs QUEUED, the server's max_queued_jobs); try again later"));
-  }
+  // Admission last, after everything that reads: the slot is held only for
+  // the writes below, and counts against max_queued_jobs from now on, so two
+  // concurrent submissions cannot both take the last one.
   if (request.validate_only()) {
-    job.set_queue_position(static_cast<int32_t>(im.queue.size()));
+    int32_t position = -1;
+    if (absl::Status s = QueueRefusal(im.scheduler->Check(&position), im.options); !s.ok()) {
+      return s;
+    }
+    job.set_queue_position(position);
     return job;
+  }
+  JobScheduler::Reservation slot;
+  if (absl::Status s = QueueRefusal(im.scheduler->Reserve(&slot), im.options); !s.ok()) {
+    return s;
   }
   job.set_id(NewJobId());
   if (absl::Status s = im.store->InsertJob(job); !s.ok()) {
@@ -244,7 +241,8 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   if (absl::StatusOr<int64_t> seq = im.events->Append(job.id(), std::move(event)); !seq.ok()) {
     return seq.status();
   }
-  im.Enqueue(job);
+  // Queued only now: "submitted" must be the job's first event.
+  slot.Commit(KeyOf(job));
   im.Decorate(job);
   return job;
 }

@@ -4,7 +4,8 @@
 //
 // Every reactor keeps at most one read or write in flight, never blocks in a
 // reaction, and hands store/disk/CPU-heavy steps to the Executor. Each one
-// deletes itself in OnDone.
+// deletes itself in OnDone. Errors are absl::Status until the one conversion
+// (ToGrpcStatus) at Finish. They reach the backend only through its methods.
 #ifndef TRAINYARD_SERVER_REACTORS_H_
 #define TRAINYARD_SERVER_REACTORS_H_
 
@@ -14,11 +15,13 @@
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
 #include "server/backend.h"
 #include "server/executor.h"
+#include "server/status_util.h"
 #include "trainyard/v1/service.pb.h"
 
 namespace trainyard::server {
@@ -49,14 +52,15 @@ struct ServiceDeps {
   const std::atomic<bool>* draining = nullptr;
 };
 
-grpc::Status ShuttingDownStatus();
+// UNAVAILABLE: the server is draining or its executor stopped.
+absl::Status ShuttingDownError();
 
 // A reactor that finishes at once with `status` (auth failures, bad
-// requests found before any I/O).
+// requests found before any I/O), converted by server/status_util.h.
 template <typename Base>
 class FinishedReactor : public Base {
  public:
-  explicit FinishedReactor(const grpc::Status& status) { this->Finish(status); }
+  explicit FinishedReactor(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/data/file_util.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -24,14 +23,12 @@ constexpr absl::Duration kTransportGrace = absl::Seconds(5);
 constexpr char kServiceName[] = "trainyard.v1.TrainingService";
 
 absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (buffer.str().empty()) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  if (pem->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is empty"));
   }
-  return buffer.str();
+  return pem;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
@@ -162,7 +159,7 @@ void Server::Shutdown(absl::Duration grace) {
   backend_->Shutdown(grace);
   // Watchers end now (UNAVAILABLE) instead of holding the transport open
   // until its deadline.
-  backend_->events().Shutdown();
+  backend_->ShutdownEvents();
   StopTransport(kTransportGrace);
   shut_down_ = true;
 }
@@ -180,7 +177,7 @@ Server::~Server() {
   }
   if (!graceful) {
     Drain();
-    if (backend_ != nullptr) backend_->events().Shutdown();
+    if (backend_ != nullptr) backend_->ShutdownEvents();
     StopTransport(absl::ZeroDuration());
   }
   // The backend goes last: ~Backend stops workers without checkpoints.

@@ -21,8 +21,8 @@ template <typename Response, typename Work>
 grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext* context,
                                                      Response* response, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (grpc::Status auth = deps_.auth->Check(*context); !auth.ok()) {
-    reactor->Finish(auth);
+  if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
   const bool queued = deps_.executor->Submit([reactor, response, work = std::move(work)]() mutable {
@@ -34,7 +34,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext
       reactor->Finish(ToGrpcStatus(result.status()));
     }
   });
-  if (!queued) reactor->Finish(ShuttingDownStatus());
+  if (!queued) reactor->Finish(ToGrpcStatus(ShuttingDownError()));
   return reactor;
 }
 
@@ -42,7 +42,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext
 
 grpc::ServerReadReactor<v1::UploadDatasetRequest>* TrainingServiceImpl::UploadDataset(
     grpc::CallbackServerContext* context, v1::Dataset* response) {
-  if (grpc::Status auth = deps_.auth->Check(*context); !auth.ok()) {
+  if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
     return new FinishedReactor<grpc::ServerReadReactor<v1::UploadDatasetRequest>>(auth);
   }
   return NewUploadDatasetReactor(deps_, response);
@@ -79,8 +79,8 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitJob(grpc::CallbackServerCon
                                                          v1::Job* response) {
   if (deps_.draining->load()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = deps_.auth->Check(*context);
-    reactor->Finish(auth.ok() ? ShuttingDownStatus() : auth);
+    absl::Status auth = deps_.auth->Check(*context);
+    reactor->Finish(ToGrpcStatus(auth.ok() ? ShuttingDownError() : auth));
     return reactor;
   }
   // Loads and checks the dataset and the model: executor work.
@@ -104,7 +104,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::ListJobs(grpc::CallbackServerCont
 
 grpc::ServerWriteReactor<v1::JobEvent>* TrainingServiceImpl::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
-  if (grpc::Status auth = deps_.auth->Check(*context); !auth.ok()) {
+  if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
     return new FinishedReactor<grpc::ServerWriteReactor<v1::JobEvent>>(auth);
   }
   return NewWatchJobReactor(deps_, *request);
@@ -148,7 +148,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::ListCheckpoints(
 
 grpc::ServerWriteReactor<v1::DownloadCheckpointResponse>* TrainingServiceImpl::DownloadCheckpoint(
     grpc::CallbackServerContext* context, const v1::DownloadCheckpointRequest* request) {
-  if (grpc::Status auth = deps_.auth->Check(*context); !auth.ok()) {
+  if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
     return new FinishedReactor<grpc::ServerWriteReactor<v1::DownloadCheckpointResponse>>(auth);
   }
   return NewDownloadCheckpointReactor(deps_, *request);
@@ -156,7 +156,7 @@ grpc::ServerWriteReactor<v1::DownloadCheckpointResponse>* TrainingServiceImpl::D
 
 grpc::ServerReadReactor<v1::UploadCheckpointRequest>* TrainingServiceImpl::UploadCheckpoint(
     grpc::CallbackServerContext* context, v1::CheckpointInfo* response) {
-  if (grpc::Status auth = deps_.auth->Check(*context); !auth.ok()) {
+  if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
     return new FinishedReactor<grpc::ServerReadReactor<v1::UploadCheckpointRequest>>(auth);
   }
   return NewUploadCheckpointReactor(deps_, response);
@@ -191,9 +191,9 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::GetServerInfo(
     grpc::CallbackServerContext* context, const v1::GetServerInfoRequest*,
     v1::ServerInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status auth = deps_.auth->Check(*context);
+  absl::Status auth = deps_.auth->Check(*context);
   if (auth.ok()) *response = deps_.backend->GetServerInfo();  // no I/O: answered inline
-  reactor->Finish(auth);
+  reactor->Finish(ToGrpcStatus(auth));
   return reactor;
 }
 

@@ -14,14 +14,12 @@
 
 namespace trainyard::server {
 
-grpc::Status ShuttingDownStatus() {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
-}
+absl::Status ShuttingDownError() { return absl::UnavailableError("server is shutting down"); }
 
 namespace {
 
-grpc::Status InvalidArgument(std::string message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+absl::Status InvalidArgument(std::string message) {
+  return absl::InvalidArgumentError(std::move(message));
 }
 
 // One reactor for both uploads; `Request` is UploadDatasetRequest or
@@ -77,7 +75,7 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
       return;
     }
     if (deps_.draining->load()) {
-      Fail(ShuttingDownStatus());
+      Fail(ShuttingDownError());
       return;
     }
     const int64_t total = request_.header().total_size_bytes();
@@ -86,14 +84,14 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
       return;
     }
     if (max_bytes_ > 0 && total > max_bytes_) {
-      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("header.total_size_bytes ", total, " exceeds ",
-                                     limit_name_, " (", max_bytes_, " bytes)")));
+      Fail(absl::ResourceExhaustedError(absl::StrCat("header.total_size_bytes ", total,
+                                                     " exceeds ", limit_name_, " (", max_bytes_,
+                                                     " bytes)")));
       return;
     }
-    auto writer = deps_.backend->blobs().NewWriter(max_bytes_);
+    auto writer = deps_.backend->NewUpload(max_bytes_);
     if (!writer.ok()) {
-      Fail(ToGrpcStatus(writer.status()));
+      Fail(writer.status());
       return;
     }
     writer_ = *std::move(writer);
@@ -106,15 +104,16 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
       Fail(InvalidArgument("first message must be a header"));
       return;
     }
-    absl::Status s = writer_->Append(request_.chunk());
-    if (!s.ok()) {
-      if (s.code() == absl::StatusCode::kResourceExhausted) {
-        Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("upload is larger than ", limit_name_, " (",
-                                       max_bytes_, " bytes)")));
-      } else {
-        Fail(ToGrpcStatus(s));
-      }
+    // The limit is checked here, so that any error from Append (a full
+    // disk, an I/O error) reaches the client as what it is.
+    const int64_t chunk = static_cast<int64_t>(request_.chunk().size());
+    if (max_bytes_ > 0 && writer_->size() + chunk > max_bytes_) {
+      Fail(absl::ResourceExhaustedError(absl::StrCat("upload is larger than ", limit_name_, " (",
+                                                     max_bytes_, " bytes)")));
+      return;
+    }
+    if (absl::Status s = writer_->Append(request_.chunk()); !s.ok()) {
+      Fail(s);
       return;
     }
     this->StartRead(&request_);
@@ -146,22 +145,22 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
           Fail(InvalidArgument(absl::StrCat(
               "trailer.sha256 ", expected, " does not match the uploaded bytes")));
         } else {
-          Fail(ToGrpcStatus(sha.status()));
+          Fail(sha.status());
         }
         return;
       }
       absl::StatusOr<Response> result = finalize_(header_, *sha, size);
       if (!result.ok()) {
-        Fail(ToGrpcStatus(result.status()));
+        Fail(result.status());
         return;
       }
       *response_ = *std::move(result);
       this->Finish(grpc::Status::OK);
     });
-    if (!queued) Fail(ShuttingDownStatus());
+    if (!queued) Fail(ShuttingDownError());
   }
 
-  void Fail(const grpc::Status& status) { this->Finish(status); }
+  void Fail(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
 
   const ServiceDeps deps_;
   Response* const response_;

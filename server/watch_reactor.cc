@@ -61,7 +61,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
         })) {
       absl::MutexLock lock(&mu_);
       --refs_;
-      FinishLocked(ShuttingDownStatus());
+      FinishLocked(ShuttingDownError());
     }
   }
 
@@ -74,7 +74,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
     writing_ = false;
     in_flight_.reset();
     if (!ok) {  // the client went away; OnCancel/OnDone follow
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
+      FinishLocked(absl::CancelledError("watcher went away"));
       return;
     }
     PumpLocked();
@@ -82,7 +82,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
 
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+    FinishLocked(absl::CancelledError("watch cancelled"));
   }
 
   void OnDone() override {
@@ -102,16 +102,15 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
  private:
   void Start() {
     const std::string& job_id = request_.job_id();
-    grpc::Status error;
+    absl::Status error;
     if (job_id.empty()) {
-      error = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job_id is required");
+      error = absl::InvalidArgumentError("job_id is required");
     } else if (request_.after_seq() < 0) {
-      error = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "after_seq must be >= 0");
+      error = absl::InvalidArgumentError("after_seq must be >= 0");
     } else if (absl::StatusOr<v1::Job> job = deps_.backend->GetJob(job_id); !job.ok()) {
-      error = ToGrpcStatus(job.status());
+      error = job.status();
     } else if (!deps_.watchers->TryAcquire(job_id)) {
-      error = grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
+      error = absl::ResourceExhaustedError(
           absl::StrCat("job ", job_id, " already has the maximum of ",
                        deps_.backend->options().max_watchers_per_job,
                        " watchers (max_watchers_per_job)"));
@@ -119,12 +118,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
       acquired_ = true;
     }
     if (error.ok()) {
-      auto sub = deps_.backend->events().Subscribe(job_id, request_.after_seq(), [this] {
+      auto sub = deps_.backend->Subscribe(job_id, request_.after_seq(), [this] {
         absl::MutexLock lock(&mu_);
         PumpLocked();
       });
       if (!sub.ok()) {
-        error = ToGrpcStatus(sub.status());
+        error = sub.status();
       } else {
         absl::MutexLock lock(&mu_);
         // Cancelled while starting: the local subscription cancels itself.
@@ -146,7 +145,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
     std::shared_ptr<const v1::JobEvent> event;
     absl::StatusOr<EventSubscription::Poll> poll = sub_->Next(&event);
     if (!poll.ok()) {
-      FinishLocked(ToGrpcStatus(poll.status()));
+      FinishLocked(poll.status());
       return;
     }
     switch (*poll) {
@@ -159,7 +158,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
         ArmHeartbeatLocked(last_write_ + heartbeat_);
         return;
       case EventSubscription::Poll::kEnd:
-        FinishLocked(grpc::Status::OK);
+        FinishLocked(absl::OkStatus());
         return;
     }
   }
@@ -195,10 +194,10 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
     Unref();
   }
 
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
-    Finish(status);
+    Finish(ToGrpcStatus(status));
   }
 
   void Unref() {

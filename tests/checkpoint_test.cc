@@ -123,7 +123,7 @@ void PutU32(std::string& bytes, size_t offset, uint32_t v) {
 
 // A file whose header is correct for `payload`, whatever the payload holds.
 std::string WithHeader(const std::string& payload) {
-  std::string file = EncodeCheckpoint(v1::Checkpoint());
+  std::string file = EncodeCheckpoint(v1::Checkpoint()).value();
   file.resize(kCheckpointHeaderSize);
   for (int i = 0; i < 8; ++i) {
     file[16 + i] = static_cast<char>(static_cast<uint64_t>(payload.size()) >> (8 * i));
@@ -168,7 +168,7 @@ TEST(CheckpointTest, FullCheckpointIsValid) {
 
 TEST(CheckpointTest, EncodeDecodeRoundTripKeepsEveryField) {
   const v1::Checkpoint c = MakeCheckpoint();
-  absl::StatusOr<v1::Checkpoint> back = DecodeCheckpoint(EncodeCheckpoint(c));
+  absl::StatusOr<v1::Checkpoint> back = DecodeCheckpoint(EncodeCheckpoint(c).value());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(Equal(c, *back));
   EXPECT_EQ(back->rng_state(3), ~0ull);
@@ -177,7 +177,7 @@ TEST(CheckpointTest, EncodeDecodeRoundTripKeepsEveryField) {
 
 TEST(CheckpointTest, HeaderHasDocumentedLayout) {
   const v1::Checkpoint c = MakeCheckpoint();
-  const std::string file = EncodeCheckpoint(c);
+  const std::string file = EncodeCheckpoint(c).value();
   ASSERT_GT(file.size(), kCheckpointHeaderSize);
   const std::string payload = file.substr(kCheckpointHeaderSize);
   EXPECT_EQ(file.substr(0, 8), std::string("TYCHKPT\n"));
@@ -196,11 +196,12 @@ TEST(CheckpointTest, HeaderHasDocumentedLayout) {
 }
 
 TEST(CheckpointTest, EncodingIsDeterministic) {
-  EXPECT_EQ(EncodeCheckpoint(MakeCheckpoint()), EncodeCheckpoint(MakeCheckpoint()));
+  EXPECT_EQ(EncodeCheckpoint(MakeCheckpoint()).value(),
+            EncodeCheckpoint(MakeCheckpoint()).value());
 }
 
 TEST(CheckpointTest, BadMagic) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint());
+  const std::string good = EncodeCheckpoint(MakeCheckpoint()).value();
   std::string wrong = good;
   wrong[0] = 'X';
   for (const std::string& bytes :
@@ -213,7 +214,7 @@ TEST(CheckpointTest, BadMagic) {
 }
 
 TEST(CheckpointTest, HeaderCutShortIsDataLoss) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint());
+  const std::string good = EncodeCheckpoint(MakeCheckpoint()).value();
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(good.substr(0, 30));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("truncated"));
@@ -221,7 +222,7 @@ TEST(CheckpointTest, HeaderCutShortIsDataLoss) {
 }
 
 TEST(CheckpointTest, UnknownVersion) {
-  std::string bytes = EncodeCheckpoint(MakeCheckpoint());
+  std::string bytes = EncodeCheckpoint(MakeCheckpoint()).value();
   PutU32(bytes, 8, 7);
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(bytes);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -230,7 +231,7 @@ TEST(CheckpointTest, UnknownVersion) {
 }
 
 TEST(CheckpointTest, UnknownFlags) {
-  std::string bytes = EncodeCheckpoint(MakeCheckpoint());
+  std::string bytes = EncodeCheckpoint(MakeCheckpoint()).value();
   PutU32(bytes, 12, 4);
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(bytes);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -238,7 +239,7 @@ TEST(CheckpointTest, UnknownFlags) {
 }
 
 TEST(CheckpointTest, TruncatedPayload) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint());
+  const std::string good = EncodeCheckpoint(MakeCheckpoint()).value();
   const size_t n = good.size() - kCheckpointHeaderSize;
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(good.substr(0, good.size() - 5));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
@@ -248,7 +249,7 @@ TEST(CheckpointTest, TruncatedPayload) {
 }
 
 TEST(CheckpointTest, TrailingBytes) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint());
+  const std::string good = EncodeCheckpoint(MakeCheckpoint()).value();
   const size_t n = good.size() - kCheckpointHeaderSize;
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(good + "xy");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
@@ -258,7 +259,7 @@ TEST(CheckpointTest, TrailingBytes) {
 }
 
 TEST(CheckpointTest, PayloadChangedIsShaMismatch) {
-  std::string bytes = EncodeCheckpoint(MakeCheckpoint());
+  std::string bytes = EncodeCheckpoint(MakeCheckpoint()).value();
   bytes[bytes.size() / 2] ^= 0x10;
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(bytes);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
@@ -267,7 +268,7 @@ TEST(CheckpointTest, PayloadChangedIsShaMismatch) {
 }
 
 TEST(CheckpointTest, DigestChangedIsShaMismatch) {
-  std::string bytes = EncodeCheckpoint(MakeCheckpoint());
+  std::string bytes = EncodeCheckpoint(MakeCheckpoint()).value();
   bytes[40] ^= 0x01;
   absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(bytes);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
@@ -284,7 +285,7 @@ TEST(CheckpointTest, UnparsablePayloadIsDataLoss) {
 TEST(CheckpointTest, InconsistentPayloadIsInvalidArgument) {
   v1::Checkpoint c = MakeCheckpoint();
   c.mutable_params()->RemoveLast();
-  absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(EncodeCheckpoint(c));
+  absl::StatusOr<v1::Checkpoint> r = DecodeCheckpoint(EncodeCheckpoint(c).value());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(r.status().message()), StartsWith("checkpoint: params has "));
   // An empty message is a well-formed payload without a model.
@@ -297,7 +298,7 @@ TEST(CheckpointTest, InconsistentPayloadIsInvalidArgument) {
 // be an error (the sha256 covers every payload byte, the header fields are
 // each checked), and none may crash.
 TEST(CheckpointTest, MutatedFilesAreAllRejected) {
-  const std::string good = EncodeCheckpoint(MakeCheckpoint());
+  const std::string good = EncodeCheckpoint(MakeCheckpoint()).value();
   std::mt19937_64 gen(12345);
   auto below = [&](size_t n) { return static_cast<size_t>(gen() % n); };
   std::set<absl::StatusCode> codes;
@@ -329,7 +330,8 @@ TEST(CheckpointTest, MutatedFilesAreAllRejected) {
 // may happen to keep the checkpoint valid (e.g. a changed weight); otherwise
 // the error must be DATA_LOSS (unparsable) or INVALID_ARGUMENT (inconsistent).
 TEST(CheckpointTest, ResignedMutatedPayloadsNeverCrash) {
-  const std::string payload = EncodeCheckpoint(MakeCheckpoint()).substr(kCheckpointHeaderSize);
+  const std::string payload =
+      EncodeCheckpoint(MakeCheckpoint()).value().substr(kCheckpointHeaderSize);
   // Mutated strings are often invalid UTF-8, which protobuf logs on parse.
   google::protobuf::LogSilencer quiet;
   std::mt19937_64 gen(777);
@@ -522,7 +524,7 @@ TEST(CheckpointFileTest, ReadMissingFileIsNotFound) {
 TEST(CheckpointFileTest, CorruptFileOnDiskIsDataLossNamingThePath) {
   TempDir dir;
   const std::string path = dir.path() + "/a.ckpt";
-  std::string bytes = EncodeCheckpoint(MakeCheckpoint());
+  std::string bytes = EncodeCheckpoint(MakeCheckpoint()).value();
   bytes[bytes.size() - 3] ^= 0x40;
   ASSERT_EQ(WriteFileAtomically(path, bytes), absl::OkStatus());
   absl::StatusOr<v1::Checkpoint> r = ReadCheckpointFile(path);

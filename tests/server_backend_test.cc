@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "core/checkpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/backend_peer.h"
 
 namespace trainyard::server {
 namespace {
@@ -72,7 +75,7 @@ class BackendTest : public ::testing::Test {
   }
 
   v1::Dataset Upload(Backend& b, const std::string& text) {
-    absl::StatusOr<std::string> sha = b.blobs().Put(text);
+    absl::StatusOr<std::string> sha = BackendTestPeer::blobs(b).Put(text);
     EXPECT_TRUE(sha.ok());
     absl::StatusOr<v1::Dataset> d =
         b.CreateDataset(CsvHeader(), *sha, static_cast<int64_t>(text.size()));
@@ -133,7 +136,7 @@ class BackendTest : public ::testing::Test {
     EXPECT_TRUE(list.ok()) << list.status();
     for (const v1::CheckpointInfo& info : list->checkpoints()) {
       if (info.reason() != reason) continue;
-      absl::StatusOr<std::string> bytes = b.blobs().ReadAll(info.id());
+      absl::StatusOr<std::string> bytes = BackendTestPeer::blobs(b).ReadAll(info.id());
       EXPECT_TRUE(bytes.ok());
       absl::StatusOr<v1::Checkpoint> c = DecodeCheckpoint(*bytes);
       EXPECT_TRUE(c.ok()) << c.status();
@@ -172,7 +175,7 @@ TEST_F(BackendTest, CreatesCsvDatasetAndReportsBadCsvByLineAndColumn) {
   EXPECT_THAT(d.id(), HasSubstr("ds-"));
 
   const std::string bad = "1,2,0\n3,abc,1\n";
-  absl::StatusOr<std::string> sha = b->blobs().Put(bad);
+  absl::StatusOr<std::string> sha = BackendTestPeer::blobs(*b).Put(bad);
   ASSERT_TRUE(sha.ok());
   absl::StatusOr<v1::Dataset> r = b->CreateDataset(CsvHeader(), *sha, bad.size());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -200,7 +203,7 @@ TEST_F(BackendTest, DeleteDatasetRefusedWhileAJobUsesItThenRemovesTheBlob) {
   EXPECT_THAT(std::string(s.message()), HasSubstr(job->id()));
   ASSERT_TRUE(b->CancelJob(job->id()).ok());
   EXPECT_TRUE(b->DeleteDataset(d.id()).ok());
-  EXPECT_FALSE(b->blobs().Exists(d.sha256()));
+  EXPECT_FALSE(BackendTestPeer::blobs(*b).Exists(d.sha256()));
   EXPECT_EQ(b->GetDataset(d.id()).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -304,7 +307,8 @@ TEST_F(BackendTest, JobRunsToSucceededWithEpochEventsAndFinalCheckpoint) {
   EXPECT_EQ(final_ckpt->num_features(), 2);
   EXPECT_EQ(final_ckpt->num_outputs(), 2);
 
-  absl::StatusOr<std::vector<v1::JobEvent>> events = b->store().ReadEvents(job->id(), 0, 1000);
+  absl::StatusOr<std::vector<v1::JobEvent>> events =
+      BackendTestPeer::store(*b).ReadEvents(job->id(), 0, 1000);
   ASSERT_TRUE(events.ok());
   int epochs = 0;
   std::vector<v1::JobState> states;
@@ -436,7 +440,8 @@ TEST_F(BackendTest, CrashMidTrainingRequeuesOnReopenAndFinishesExactly) {
   EXPECT_EQ(std::vector<float>(final_ckpt.params().begin(), final_ckpt.params().end()),
             reference);
 
-  absl::StatusOr<std::vector<v1::JobEvent>> events = b->store().ReadEvents(id, 0, 100000);
+  absl::StatusOr<std::vector<v1::JobEvent>> events =
+      BackendTestPeer::store(*b).ReadEvents(id, 0, 100000);
   ASSERT_TRUE(events.ok());
   bool restart_seen = false;
   for (size_t i = 0; i < events->size(); ++i) {
@@ -550,7 +555,7 @@ TEST_F(BackendTest, PredictAndEvaluateOnTheFinalCheckpoint) {
 
 TEST_F(BackendTest, ImportCheckpointAndServerInfo) {
   auto b = Open(Options());
-  absl::StatusOr<std::string> junk = b->blobs().Put("not a checkpoint at all");
+  absl::StatusOr<std::string> junk = BackendTestPeer::blobs(*b).Put("not a checkpoint at all");
   ASSERT_TRUE(junk.ok());
   EXPECT_EQ(b->ImportCheckpoint(*junk).status().code(), absl::StatusCode::kInvalidArgument);
 
@@ -561,7 +566,8 @@ TEST_F(BackendTest, ImportCheckpointAndServerInfo) {
   ASSERT_TRUE(WaitState(*b, job->id(), v1::SUCCEEDED));
   v1::Checkpoint c = CheckpointWithReason(*b, job->id(), v1::FINAL);
   c.set_dataset_sha256(std::string(64, 'd'));  // different bytes, a new id
-  absl::StatusOr<std::string> sha = b->blobs().Put(EncodeCheckpoint(c));
+  absl::StatusOr<std::string> sha =
+      BackendTestPeer::blobs(*b).Put(EncodeCheckpoint(c).value());
   ASSERT_TRUE(sha.ok());
   absl::StatusOr<v1::CheckpointInfo> info = b->ImportCheckpoint(*sha);
   ASSERT_TRUE(info.ok()) << info.status();
@@ -584,6 +590,51 @@ TEST_F(BackendTest, ImportCheckpointAndServerInfo) {
   EXPECT_EQ(s.cores(), 2);
   EXPECT_EQ(s.scalar_type(), "float32");
   EXPECT_EQ(s.limits().max_queued_jobs(), 1000);
+}
+
+TEST_F(BackendTest, AHeldJobRecordLockBlocksNeitherOtherJobsNorTheScheduler) {
+  auto b = Open(Options(1));
+  const v1::Dataset d = Upload(*b, ClassCsv(64));
+  absl::StatusOr<v1::Job> slow = b->SubmitJob(Request(d.id(), 5));
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  ASSERT_TRUE(b->PauseJob(slow->id()).ok());  // waiting, not in the queue
+  absl::StatusOr<v1::Job> other = b->SubmitJob(Request(d.id(), 5));
+  ASSERT_TRUE(other.ok()) << other.status();
+
+  // As if a store write for `slow` were stuck in an fsync: its record lock
+  // is held for the whole of this block.
+  std::optional<JobRecords::Lock> held;
+  held.emplace(BackendTestPeer::records(*b).LockJob(slow->id()));
+  std::promise<void> done;
+  std::thread t([&] {
+    EXPECT_EQ(State(*b, slow->id()), v1::PAUSED);  // reading it needs no lock
+    absl::StatusOr<v1::Job> got = b->GetJob(other->id());
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->queue_position(), 0);
+    absl::StatusOr<v1::ListJobsResponse> list = b->ListJobs({});
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->jobs_size(), 2);
+    absl::StatusOr<v1::Job> third = b->SubmitJob(Request(d.id(), 5));
+    ASSERT_TRUE(third.ok()) << third.status();
+    EXPECT_EQ(third->queue_position(), 1);
+    absl::StatusOr<v1::Job> cancelled = b->CancelJob(third->id());
+    ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+    EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+    // A worker takes, runs and finishes another job meanwhile.
+    b->StartWorkers();
+    EXPECT_TRUE(WaitState(*b, other->id(), v1::SUCCEEDED));
+    done.set_value();
+  });
+  const bool finished =
+      done.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(finished) << "work on other jobs waited for one job's record lock";
+  held.reset();
+  t.join();
+
+  // Once released, the slow job's own changes go through again.
+  ASSERT_TRUE(b->ResumeJob(slow->id()).ok());
+  EXPECT_TRUE(WaitState(*b, slow->id(), v1::SUCCEEDED));
+  EXPECT_EQ(BackendTestPeer::records(*b).locks_in_use(), 0);
 }
 
 TEST(ServerOptionsTest, FinalizeFillsDefaultsAndNamesTheFlag) {

@@ -61,6 +61,24 @@ TEST_F(ServiceErrorsTest, UploadOverTheLimitIsResourceExhausted) {
   EXPECT_TRUE(Contains(s.error_message(), "max_dataset_bytes")) << s.error_message();
 }
 
+TEST_F(ServiceErrorsTest, StreamedUploadOneByteOverTheLimitNamesTheLimit) {
+  const std::string csv = TwoClassCsv();
+  // Exactly at the limit is accepted; the chunk that crosses it is refused
+  // by name (the reactor checks the limit itself, so that other write errors,
+  // such as a full disk, are never reported as the limit).
+  Start([&csv](server::ServerOptions& o) { o.max_dataset_bytes = csv.size(); });
+  v1::Dataset ds;
+  grpc::Status s = Upload(CsvHeader("exact"), csv, &ds, 256);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  server_.reset();
+  Start([&csv](server::ServerOptions& o) { o.max_dataset_bytes = csv.size() - 1; });
+  for (size_t chunk : {size_t{256}, csv.size()}) {  // many chunks, or one big one
+    s = Upload(CsvHeader("over"), csv, &ds, chunk);
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << chunk;
+    EXPECT_TRUE(Contains(s.error_message(), "max_dataset_bytes")) << s.error_message();
+  }
+}
+
 TEST_F(ServiceErrorsTest, BadCsvNamesLineAndColumn) {
   Start();
   v1::Dataset ds;

@@ -108,7 +108,7 @@ TEST(TrainerTest, ResumeAfterEpochIsExact) {
   ASSERT_EQ(*first->Run(&obs, &stop), RunOutcome::kPaused);
   EXPECT_EQ(first->epoch(), 1);
   absl::StatusOr<v1::Checkpoint> ckpt =
-      DecodeCheckpoint(EncodeCheckpoint(first->MakeCheckpoint()));
+      DecodeCheckpoint(EncodeCheckpoint(first->MakeCheckpoint()).value());
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   auto resumed = Trainer::Resume(*ckpt, data, nullptr, TrainerOptions{1});
   ASSERT_TRUE(resumed.ok()) << resumed.status();

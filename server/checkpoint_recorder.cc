@@ -1,0 +1,129 @@
+#include "server/checkpoint_recorder.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/checkpoint.h"
+#include "core/validate.h"
+#include "server/ids.h"
+#include "server/time_util.h"
+
+namespace trainyard::server {
+
+int NumOutputs(const v1::ModelSpec& spec) {
+  absl::StatusOr<int> out = ValidateModelSpec(spec);
+  return out.ok() ? *out : 0;
+}
+
+v1::CheckpointInfo CheckpointRecorder::MakeInfo(const v1::Checkpoint& checkpoint,
+                                                const std::string& sha256, int64_t size_bytes,
+                                                std::string_view job_id,
+                                                v1::CheckpointReason reason) const {
+  v1::CheckpointInfo info;
+  info.set_id(sha256);
+  info.set_job_id(std::string(job_id));
+  info.set_step(checkpoint.step());
+  info.set_epoch(checkpoint.completed_epochs());
+  info.set_size_bytes(size_bytes);
+  info.set_sha256(sha256);
+  SetTimestamp(options_.clock(), info.mutable_created_at());
+  if (checkpoint.history_size() > 0) {
+    *info.mutable_metrics() = checkpoint.history(checkpoint.history_size() - 1);
+  }
+  info.set_reason(reason);
+  info.set_num_features(checkpoint.model().input_dim());
+  info.set_num_outputs(NumOutputs(checkpoint.model()));
+  return info;
+}
+
+absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& job_id,
+                                                            v1::Checkpoint checkpoint,
+                                                            v1::CheckpointReason reason) {
+  absl::StatusOr<v1::Job> job = records_->Get(job_id);
+  if (!job.ok()) return job.status();
+  absl::StatusOr<v1::Dataset> data = store_->GetDataset(job->dataset_id());
+  if (data.ok()) checkpoint.set_dataset_sha256(data->sha256());
+  absl::StatusOr<std::string> bytes = EncodeCheckpoint(checkpoint);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<std::string> sha = blobs_->Put(*bytes);
+  if (!sha.ok()) return sha.status();
+
+  const v1::CheckpointInfo info =
+      MakeInfo(checkpoint, *sha, static_cast<int64_t>(bytes->size()), job_id, reason);
+  if (absl::Status s = store_->InsertCheckpoint(info); !s.ok()) {
+    // Identical bytes were saved before (same state twice, e.g. a pause right
+    // after a resume): the recorded row stands for both.
+    if (!absl::IsAlreadyExists(s)) return s;
+  }
+
+  JobRecords::Lock held = records_->LockJob(job_id);
+  absl::StatusOr<v1::Job> updated = records_->UpdateHeld(
+      held,
+      [&](v1::Job& j) {
+        j.set_latest_checkpoint_id(*sha);
+        return absl::OkStatus();
+      },
+      "");
+  if (!updated.ok()) return updated.status();
+  v1::JobEvent event;
+  v1::CheckpointSaved* saved = event.mutable_checkpoint_saved();
+  saved->set_checkpoint_id(*sha);
+  saved->set_step(info.step());
+  saved->set_epoch(info.epoch());
+  saved->set_reason(reason);
+  if (absl::StatusOr<int64_t> seq = events_->Append(job_id, std::move(event)); !seq.ok()) {
+    return seq.status();
+  }
+  return info;
+}
+
+absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string& sha256) {
+  if (!IsSha256Hex(sha256)) {
+    return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
+  }
+  if (absl::StatusOr<v1::CheckpointInfo> known = store_->GetCheckpoint(sha256); known.ok()) {
+    return known;  // the same file again
+  }
+  absl::StatusOr<std::string> bytes = blobs_->ReadAll(sha256);
+  if (!bytes.ok()) return bytes.status();
+  if (static_cast<int64_t>(bytes->size()) > options_.max_checkpoint_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("checkpoint has ", bytes->size(), " bytes, more than the limit ",
+                     options_.max_checkpoint_bytes));
+  }
+  absl::StatusOr<v1::Checkpoint> ckpt = DecodeCheckpoint(*bytes);
+  if (!ckpt.ok()) return ckpt.status();
+  ModelLimits limits;
+  limits.max_params = options_.max_params;
+  if (absl::StatusOr<int> out = ValidateModelSpec(ckpt->model(), limits); !out.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint model: ", out.status().message()));
+  }
+  const v1::CheckpointInfo info =
+      MakeInfo(*ckpt, sha256, static_cast<int64_t>(bytes->size()), "", v1::UPLOADED);
+  if (absl::Status s = store_->InsertCheckpoint(info); !s.ok()) {
+    if (absl::IsAlreadyExists(s)) return store_->GetCheckpoint(sha256);
+    return s;
+  }
+  return info;
+}
+
+absl::StatusOr<v1::Checkpoint> CheckpointRecorder::Load(std::string_view id,
+                                                        std::string_view field) {
+  if (!IsSha256Hex(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(field), " must be a checkpoint id (64 lower-case hex characters)"));
+  }
+  absl::StatusOr<v1::CheckpointInfo> info = store_->GetCheckpoint(id);
+  if (!info.ok()) {
+    if (absl::IsNotFound(info.status())) {
+      return absl::NotFoundError(
+          absl::StrCat(std::string(field), ": checkpoint ", std::string(id), " not found"));
+    }
+    return info.status();
+  }
+  absl::StatusOr<std::string> bytes = blobs_->ReadAll(id);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeCheckpoint(*bytes);
+}
+
+}  // namespace trainyard::server

@@ -1,0 +1,79 @@
+// Checkpoints as the server records them: the one place a CheckpointInfo is
+// made from a decoded checkpoint, the save path of a running job (encode,
+// blob, row, the job's latest pointer, CheckpointSaved event), the import of
+// an uploaded file, and loading a stored checkpoint by id.
+//
+// Locking: none of its own. Save holds the job's record lock
+// (server/job_records.h) only for the pointer update and the event, so a
+// state change of the job cannot land between the two. Thread-safe.
+#ifndef TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
+#define TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/blob_store.h"
+#include "server/event_log.h"
+#include "server/job_records.h"
+#include "server/metadata_store.h"
+#include "trainyard/v1/service.pb.h"
+
+namespace trainyard::server {
+
+// Output width of a spec (0 if it does not validate). The one place the
+// server re-derives it from a stored spec until core's model analysis
+// (AnalyzeModel) replaces it.
+int NumOutputs(const v1::ModelSpec& spec);
+
+struct CheckpointRecorderOptions {
+  int64_t max_params = 0;            // ServerOptions::max_params
+  int64_t max_checkpoint_bytes = 0;  // ServerOptions::max_checkpoint_bytes
+  // created_at of new rows (injectable for tests).
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+class CheckpointRecorder {
+ public:
+  // Every pointer must outlive the recorder.
+  CheckpointRecorder(MetadataStore* store, BlobStore* blobs, EventLog* events,
+                     JobRecords* records, CheckpointRecorderOptions options)
+      : store_(store), blobs_(blobs), events_(events), records_(records),
+        options_(std::move(options)) {}
+
+  // The row describing `checkpoint`, stored as `size_bytes` bytes with hash
+  // `sha256`, for `job_id` ("" for an upload) and `reason`.
+  v1::CheckpointInfo MakeInfo(const v1::Checkpoint& checkpoint, const std::string& sha256,
+                              int64_t size_bytes, std::string_view job_id,
+                              v1::CheckpointReason reason) const;
+
+  // Stores a checkpoint of running job `job_id` (stamped with its dataset's
+  // sha256), records it, points the job's latest_checkpoint_id at it and
+  // logs CheckpointSaved. Identical bytes saved before share the existing
+  // row. RESOURCE_EXHAUSTED past the format's 2 GiB limit; store errors.
+  absl::StatusOr<v1::CheckpointInfo> Save(const std::string& job_id, v1::Checkpoint checkpoint,
+                                          v1::CheckpointReason reason);
+
+  // Validates the file stored as blob `sha256` and records it with reason
+  // UPLOADED (no job). The same file again gives the existing row.
+  absl::StatusOr<v1::CheckpointInfo> Import(const std::string& sha256);
+
+  // The stored checkpoint `id`, decoded. `field` names the request field in
+  // errors: INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
+  absl::StatusOr<v1::Checkpoint> Load(std::string_view id, std::string_view field);
+
+ private:
+  MetadataStore* const store_;
+  BlobStore* const blobs_;
+  EventLog* const events_;
+  JobRecords* const records_;
+  const CheckpointRecorderOptions options_;
+};
+
+}  // namespace trainyard::server
+
+#endif  // TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_

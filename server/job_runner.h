@@ -1,0 +1,49 @@
+// The worker side of a job: a worker takes the next queued job from the
+// scheduler, marks it RUNNING, builds its Trainer (fresh, fine-tuned, or
+// resumed from the job's newest checkpoint), runs it with an observer that
+// logs events and saves checkpoints, and records the state the run ended in
+// (server/stop_reason.h says which).
+//
+// Locking: holds no lock while training. The end of a run takes the job's
+// record lock, then tells the scheduler (job lock -> scheduler lock).
+#ifndef TRAINYARD_SERVER_JOB_RUNNER_H_
+#define TRAINYARD_SERVER_JOB_RUNNER_H_
+
+#include <memory>
+#include <string>
+
+#include "server/checkpoint_recorder.h"
+#include "server/dataset_cache.h"
+#include "server/event_log.h"
+#include "server/job_records.h"
+#include "server/metadata_store.h"
+#include "server/scheduler.h"
+
+namespace trainyard::server {
+
+class JobRunner {
+ public:
+  // Every pointer must outlive the runner and its workers.
+  struct Deps {
+    MetadataStore* store = nullptr;  // dataset rows
+    EventLog* events = nullptr;
+    JobRecords* records = nullptr;
+    JobScheduler* scheduler = nullptr;
+    DatasetCache* datasets = nullptr;
+    CheckpointRecorder* checkpoints = nullptr;
+  };
+  explicit JobRunner(const Deps& deps) : d_(deps) {}
+
+  // A worker thread's body: runs jobs until the scheduler stops.
+  void WorkerLoop();
+
+ private:
+  class Observer;
+  void Run(const std::string& job_id, const std::shared_ptr<StopToken>& token);
+
+  const Deps d_;
+};
+
+}  // namespace trainyard::server
+
+#endif  // TRAINYARD_SERVER_JOB_RUNNER_H_

@@ -1,0 +1,141 @@
+// The job scheduler: the queue of QUEUED jobs (priority, then age, then id),
+// the table of running jobs with each one's stop reason, and admission
+// (shutdown, max_queued_jobs). Workers block in TakeNext for the next job.
+//
+// Locking: one mutex, mu_, guarding only the in-memory state below. It is
+// never held across I/O (no store write, no event append, no checkpoint),
+// never across training, and no other lock is taken while holding it. It may
+// be taken while holding a job's record lock (server/job_records.h), never
+// the other way round: see the lock order in server/backend_internal.h.
+//
+// Thread-safe.
+#ifndef TRAINYARD_SERVER_SCHEDULER_H_
+#define TRAINYARD_SERVER_SCHEDULER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/trainer.h"
+#include "server/stop_reason.h"
+#include "trainyard/v1/service.pb.h"
+
+namespace trainyard::server {
+
+// Queue order: priority descending, then creation time, then id (ties are
+// practically impossible but the order must be total).
+struct QueueKey {
+  int priority = 0;
+  int64_t create_nanos = 0;
+  std::string id;
+  bool operator<(const QueueKey& o) const {
+    if (priority != o.priority) return priority > o.priority;
+    return std::tie(create_nanos, id) < std::tie(o.create_nanos, o.id);
+  }
+};
+QueueKey KeyOf(const v1::Job& job);
+
+class JobScheduler {
+ public:
+  explicit JobScheduler(int max_queued_jobs) : max_queued_(max_queued_jobs) {}
+  JobScheduler(const JobScheduler&) = delete;
+  JobScheduler& operator=(const JobScheduler&) = delete;
+
+  // ------------------------------------------------------------ admission
+  enum class Admission { kAdmitted, kClosed, kFull };
+
+  // A queue slot held between admission and the store write that makes the
+  // job QUEUED. Held slots count against max_queued_jobs, so two concurrent
+  // admissions can never both take the last slot. Commit puts the job in the
+  // queue; a slot destroyed uncommitted is given back.
+  class Reservation {
+   public:
+    Reservation() = default;
+    Reservation(Reservation&& o) noexcept : owner_(o.owner_) { o.owner_ = nullptr; }
+    Reservation& operator=(Reservation&& o) noexcept;
+    ~Reservation();
+    bool held() const { return owner_ != nullptr; }
+    // REQUIRES: held(). The job's row already says QUEUED.
+    void Commit(const QueueKey& key);
+
+   private:
+    friend class JobScheduler;
+    explicit Reservation(JobScheduler* owner) : owner_(owner) {}
+    JobScheduler* owner_ = nullptr;
+  };
+
+  // kAdmitted (and *slot held) unless closed or queued + reserved jobs
+  // already reach max_queued_jobs.
+  Admission Reserve(Reservation* slot);
+  // The same check without taking a slot (validate_only), and the queue
+  // position the job would get.
+  Admission Check(int32_t* position_if_admitted) const;
+  int max_queued() const { return max_queued_; }
+
+  // From now on admission says kClosed.
+  void Close();
+  bool closed() const;
+
+  // ---------------------------------------------------------------- queue
+  // Queues a job whose row says QUEUED (recovery, a run requeued by
+  // shutdown). Not counted against the limit: these jobs were admitted once.
+  void Enqueue(const QueueKey& key);
+  void Dequeue(const QueueKey& key);
+  // 0-based position, or -1 when not queued.
+  int32_t QueuePosition(const QueueKey& key) const;
+  int64_t queued() const;
+
+  // --------------------------------------------------------------- workers
+  struct Taken {
+    std::string job_id;
+    std::shared_ptr<StopToken> token;  // what the trainer polls
+  };
+  // Blocks until a job is queued or Stop was called. Moves the first job
+  // from the queue to the running table (stop reason kNone); nullopt after
+  // Stop.
+  std::optional<Taken> TakeNext();
+  // Workers leave TakeNext (now and later) with nullopt.
+  void Stop();
+
+  // Takes `job_id` out of the running table (its run ended). If `requeue` is
+  // set, puts it back in the queue in the same critical section.
+  void Finish(std::string_view job_id, const std::optional<QueueKey>& requeue = std::nullopt);
+
+  // If the job is running: raises its reason (see server/stop_reason.h),
+  // signals its token accordingly and returns true.
+  bool RequestStop(std::string_view job_id, StopReason reason);
+  void RequestStopAll(StopReason reason);
+  // The job's stop reason (kNone if not running).
+  StopReason ReasonOf(std::string_view job_id) const;
+  bool IsRunning(std::string_view job_id) const;
+  // Waits until no job is running or `deadline`; true when idle.
+  bool AwaitIdle(absl::Time deadline);
+
+ private:
+  struct Running {
+    std::shared_ptr<StopToken> token = std::make_shared<StopToken>();
+    StopReason reason = StopReason::kNone;
+  };
+  void Signal(Running& run, StopReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unreserve();
+
+  const int max_queued_;
+  mutable absl::Mutex mu_;
+  std::set<QueueKey> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;  // admitted, not yet committed
+  std::map<std::string, Running, std::less<>> running_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace trainyard::server
+
+#endif  // TRAINYARD_SERVER_SCHEDULER_H_
