@@ -1,0 +1,286 @@
+// The job scheduler on its own: queue order, admission that is atomic under
+// concurrency, the stop-reason precedence (and that it reproduces the old
+// five-boolean outcome table), and workers released from TakeNext by Stop.
+#include "server/scheduler.h"
+
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/stop_reason.h"
+
+namespace trainyard::server {
+namespace {
+
+QueueKey Key(int priority, int64_t created, std::string id) {
+  return QueueKey{priority, created, std::move(id)};
+}
+
+TEST(JobSchedulerTest, QueueIsPriorityThenAgeThenId) {
+  JobScheduler s(100);
+  s.Enqueue(Key(0, 20, "job-b"));
+  s.Enqueue(Key(5, 30, "job-c"));
+  s.Enqueue(Key(0, 10, "job-z"));
+  s.Enqueue(Key(0, 20, "job-a"));
+  s.Enqueue(Key(-3, 1, "job-d"));
+  EXPECT_EQ(s.QueuePosition(Key(5, 30, "job-c")), 0);
+  EXPECT_EQ(s.QueuePosition(Key(0, 10, "job-z")), 1);
+  EXPECT_EQ(s.QueuePosition(Key(0, 20, "job-a")), 2);
+  EXPECT_EQ(s.QueuePosition(Key(0, 20, "job-b")), 3);
+  EXPECT_EQ(s.QueuePosition(Key(-3, 1, "job-d")), 4);
+  EXPECT_EQ(s.QueuePosition(Key(0, 20, "job-x")), -1);
+  for (const char* want : {"job-c", "job-z", "job-a", "job-b", "job-d"}) {
+    std::optional<JobScheduler::Taken> t = s.TakeNext();
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->job_id, want);
+    EXPECT_TRUE(s.IsRunning(want));
+    EXPECT_EQ(s.ReasonOf(want), StopReason::kNone);
+  }
+  EXPECT_EQ(s.queued(), 0);
+}
+
+TEST(JobSchedulerTest, DequeueAndFinishWithRequeue) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  s.Enqueue(Key(0, 2, "job-b"));
+  s.Dequeue(Key(0, 1, "job-a"));
+  EXPECT_EQ(s.QueuePosition(Key(0, 2, "job-b")), 0);
+  std::optional<JobScheduler::Taken> t = s.TakeNext();
+  ASSERT_TRUE(t.has_value());
+  s.Finish("job-b", Key(0, 2, "job-b"));
+  EXPECT_FALSE(s.IsRunning("job-b"));
+  EXPECT_EQ(s.QueuePosition(Key(0, 2, "job-b")), 0);
+}
+
+TEST(JobSchedulerTest, ConcurrentAdmissionsNeverExceedTheLimit) {
+  constexpr int kLimit = 5;
+  constexpr int kThreads = 32;
+  JobScheduler s(kLimit);
+  s.Enqueue(Key(0, 0, "job-already"));  // one slot taken by a queued job
+  std::vector<JobScheduler::Reservation> slots(kThreads);
+  std::atomic<int> admitted{0}, full{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      JobScheduler::Admission a = s.Reserve(&slots[i]);
+      if (a == JobScheduler::Admission::kAdmitted) ++admitted;
+      if (a == JobScheduler::Admission::kFull) ++full;
+    });
+  }
+  go = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), kLimit - 1);
+  EXPECT_EQ(full.load(), kThreads - (kLimit - 1));
+  int32_t position = -1;
+  EXPECT_EQ(s.Check(&position), JobScheduler::Admission::kFull);
+
+  // Committing keeps the count; a dropped reservation gives its slot back.
+  int committed = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    if (!slots[i].held()) continue;
+    if (committed++ == 0) {
+      slots[i].Commit(Key(0, 100 + i, "job-" + std::to_string(i)));
+    } else {
+      slots[i] = JobScheduler::Reservation();
+      break;
+    }
+  }
+  EXPECT_EQ(s.queued(), 2);
+  ASSERT_EQ(s.Check(&position), JobScheduler::Admission::kAdmitted);
+  EXPECT_EQ(position, 2);  // where the next job would go
+  JobScheduler::Reservation again;
+  EXPECT_EQ(s.Reserve(&again), JobScheduler::Admission::kAdmitted);
+  EXPECT_EQ(s.Reserve(&again), JobScheduler::Admission::kFull);
+}
+
+TEST(JobSchedulerTest, ClosedRefusesAdmissionButKeepsTheQueue) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  s.Close();
+  EXPECT_TRUE(s.closed());
+  JobScheduler::Reservation slot;
+  EXPECT_EQ(s.Reserve(&slot), JobScheduler::Admission::kClosed);
+  EXPECT_FALSE(slot.held());
+  int32_t position;
+  EXPECT_EQ(s.Check(&position), JobScheduler::Admission::kClosed);
+  EXPECT_EQ(s.queued(), 1);
+}
+
+TEST(JobSchedulerTest, StopReleasesAWorkerBlockedInTakeNext) {
+  JobScheduler s(10);
+  std::atomic<bool> returned{false};
+  std::optional<JobScheduler::Taken> got;
+  std::thread worker([&] {
+    got = s.TakeNext();  // blocks: nothing queued
+    returned = true;
+  });
+  EXPECT_FALSE(returned.load());
+  s.Stop();
+  worker.join();  // hangs (test timeout) if Stop did not wake it
+  EXPECT_FALSE(got.has_value());
+  s.Enqueue(Key(0, 1, "job-a"));
+  EXPECT_FALSE(s.TakeNext().has_value());  // stopped for good
+}
+
+TEST(JobSchedulerTest, AwaitIdleAfterTheLastRunFinishes) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  ASSERT_TRUE(s.TakeNext().has_value());
+  EXPECT_FALSE(s.AwaitIdle(absl::Now()));
+  std::thread finisher([&] { s.Finish("job-a"); });
+  EXPECT_TRUE(s.AwaitIdle(absl::InfiniteFuture()));
+  finisher.join();
+}
+
+constexpr StopReason kAll[] = {StopReason::kShutdown, StopReason::kClientPause,
+                               StopReason::kAbandon, StopReason::kClientCancel,
+                               StopReason::kCrash};
+
+// The documented order, weakest first, written out rather than derived from
+// the enum's values.
+int Rank(StopReason r) {
+  switch (r) {
+    case StopReason::kNone: return 0;
+    case StopReason::kShutdown: return 1;
+    case StopReason::kClientPause: return 2;
+    case StopReason::kAbandon: return 3;
+    case StopReason::kClientCancel: return 4;
+    case StopReason::kCrash: return 5;
+  }
+  return -1;
+}
+
+TEST(JobSchedulerTest, EveryPairOfStopRequestsKeepsTheStrongerInEitherOrder) {
+  for (StopReason a : kAll) {
+    for (StopReason b : kAll) {
+      JobScheduler s(10);
+      s.Enqueue(Key(0, 1, "job-a"));
+      std::optional<JobScheduler::Taken> t = s.TakeNext();
+      ASSERT_TRUE(t.has_value());
+      EXPECT_TRUE(s.RequestStop("job-a", a));
+      EXPECT_TRUE(s.RequestStop("job-a", b));
+      const StopReason want = Rank(a) >= Rank(b) ? a : b;
+      EXPECT_EQ(s.ReasonOf("job-a"), want)
+          << Rank(a) << " then " << Rank(b);
+      // The token carries what the trainer must do: any request without a
+      // checkpoint cancels; pause-type requests pause.
+      const bool cancels = !StopsWithCheckpoint(a) || !StopsWithCheckpoint(b);
+      const bool pauses = StopsWithCheckpoint(a) || StopsWithCheckpoint(b);
+      EXPECT_EQ(t->token->cancel_requested(), cancels);
+      EXPECT_EQ(t->token->pause_requested(), pauses);
+    }
+  }
+  JobScheduler s(10);
+  EXPECT_FALSE(s.RequestStop("job-unknown", StopReason::kClientCancel));
+}
+
+TEST(JobSchedulerTest, RequestStopAllReachesEveryRunningJob) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  s.Enqueue(Key(0, 2, "job-b"));
+  auto a = s.TakeNext(), b = s.TakeNext();
+  ASSERT_TRUE(a && b);
+  s.RequestStop("job-a", StopReason::kClientPause);
+  s.RequestStopAll(StopReason::kShutdown);
+  EXPECT_EQ(s.ReasonOf("job-a"), StopReason::kClientPause);  // pause beats shutdown
+  EXPECT_EQ(s.ReasonOf("job-b"), StopReason::kShutdown);
+  s.RequestStopAll(StopReason::kAbandon);
+  EXPECT_EQ(s.ReasonOf("job-a"), StopReason::kAbandon);
+  EXPECT_TRUE(a->token->cancel_requested() && b->token->cancel_requested());
+}
+
+// The worker's decision before the stop reason existed, over its five flags
+// (from RunJob's switch as it was).
+struct OldEnding {
+  bool record;
+  v1::JobState state;
+  std::string reason;
+  v1::CheckpointReason checkpoint;
+};
+OldEnding OldTable(RunOutcome outcome, bool crash, bool user_cancel, bool user_pause,
+                   bool shutdown, bool abandon) {
+  if (crash) return {false, v1::JOB_STATE_UNSPECIFIED, "", v1::CHECKPOINT_REASON_UNSPECIFIED};
+  switch (outcome) {
+    case RunOutcome::kCompleted:
+      return {true, v1::SUCCEEDED, "completed", v1::FINAL};
+    case RunOutcome::kEarlyStopped:
+      return {true, v1::SUCCEEDED, "early stopping", v1::FINAL};
+    case RunOutcome::kCancelled:
+      if (user_cancel) {
+        return {true, v1::CANCELLED, "requested by client", v1::CHECKPOINT_REASON_UNSPECIFIED};
+      }
+      if (abandon) {
+        return {true, v1::QUEUED, "server shutdown", v1::CHECKPOINT_REASON_UNSPECIFIED};
+      }
+      return {true, v1::CANCELLED, "cancelled", v1::CHECKPOINT_REASON_UNSPECIFIED};
+    case RunOutcome::kPaused:
+      if (user_pause || !shutdown) return {true, v1::PAUSED, "requested by client", v1::PAUSE};
+      return {true, v1::QUEUED, "server shutdown", v1::SHUTDOWN};
+  }
+  return {};
+}
+
+TEST(StopReasonTest, EndingsMatchTheOldFlagTableForEveryRequestSet) {
+  // Bits: crash, client cancel, client pause, shutdown, abandon. Abandon only
+  // ever follows a shutdown.
+  int checked = 0;
+  for (int bits = 0; bits < 32; ++bits) {
+    const bool crash = bits & 1, cancel = bits & 2, pause = bits & 4, shutdown = bits & 8,
+               abandon = bits & 16;
+    if (abandon && !shutdown) continue;
+    JobScheduler s(10);
+    s.Enqueue(Key(0, 1, "job-a"));
+    auto t = s.TakeNext();
+    ASSERT_TRUE(t.has_value());
+    if (shutdown) s.RequestStop("job-a", StopReason::kShutdown);
+    if (pause) s.RequestStop("job-a", StopReason::kClientPause);
+    if (abandon) s.RequestStop("job-a", StopReason::kAbandon);
+    if (cancel) s.RequestStop("job-a", StopReason::kClientCancel);
+    if (crash) s.RequestStop("job-a", StopReason::kCrash);
+    // The outcome the trainer gives for these requests: cancel is checked
+    // before pause at each step boundary; with none it runs to the end.
+    std::vector<RunOutcome> outcomes;
+    if (t->token->cancel_requested()) {
+      outcomes = {RunOutcome::kCancelled};
+    } else if (t->token->pause_requested()) {
+      outcomes = {RunOutcome::kPaused};
+    } else {
+      outcomes = {RunOutcome::kCompleted, RunOutcome::kEarlyStopped};
+    }
+    // A request may also land after the last step: the run completes anyway.
+    if (bits != 0) outcomes.push_back(RunOutcome::kCompleted);
+    for (RunOutcome outcome : outcomes) {
+      const OldEnding want = OldTable(outcome, crash, cancel, pause, shutdown, abandon);
+      const RunEnding got = EndingFor(outcome, s.ReasonOf("job-a"));
+      SCOPED_TRACE(::testing::Message() << "bits " << bits << " outcome "
+                                        << static_cast<int>(outcome));
+      EXPECT_EQ(got.record, want.record);
+      if (!want.record) continue;
+      EXPECT_EQ(got.state, want.state);
+      EXPECT_EQ(got.reason, want.reason);
+      EXPECT_EQ(got.checkpoint, want.checkpoint);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+TEST(StopReasonTest, OnlyTheShutdownCheckpointIsOptional) {
+  EXPECT_TRUE(EndingFor(RunOutcome::kCompleted, StopReason::kNone).checkpoint_required);
+  EXPECT_TRUE(EndingFor(RunOutcome::kPaused, StopReason::kClientPause).checkpoint_required);
+  const RunEnding shutdown = EndingFor(RunOutcome::kPaused, StopReason::kShutdown);
+  EXPECT_EQ(shutdown.checkpoint, v1::SHUTDOWN);
+  EXPECT_FALSE(shutdown.checkpoint_required);
+  EXPECT_EQ(EndingFor(RunOutcome::kCompleted, StopReason::kNone).failure_reason,
+            "could not save the final checkpoint");
+  EXPECT_EQ(EndingFor(RunOutcome::kPaused, StopReason::kClientPause).failure_reason,
+            "could not save the pause checkpoint");
+}
+
+}  // namespace
+}  // namespace trainyard::server
