@@ -4,6 +4,7 @@
 #define TRAINYARD_CORE_LAYERS_RESIDUAL_H_
 
 #include <memory>
+#include <utility>
 
 #include "core/layer.h"
 #include "core/layers/sequential.h"
