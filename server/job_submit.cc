@@ -125,6 +125,7 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     };
   }
   absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(in);
+  resume.reset();  // only the checks needed it; free its buffers before queueing
   if (!plan.ok()) return plan.status();
   const v1::ModelSpec& model = plan->model();
   const v1::TrainingConfig training = plan->RecordedTraining();
