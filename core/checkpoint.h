@@ -46,6 +46,15 @@ inline constexpr uint64_t kMaxCheckpointPayloadBytes = 0x7fffffff;
 absl::Status ValidateCheckpoint(const v1::Checkpoint& checkpoint,
                                 const ModelLimits& limits = {});
 
+// The same checks of `checkpoint`'s buffers and counters against `model` and
+// `training` instead of the specs stored in it: whether a run with that spec
+// and config can continue from the checkpoint's state (a resumed job may
+// bring its own config). Messages are ValidateCheckpoint's.
+absl::Status ValidateCheckpointFor(const v1::Checkpoint& checkpoint,
+                                   const v1::ModelSpec& model,
+                                   const v1::TrainingConfig& training,
+                                   const ModelLimits& limits = {});
+
 // The bytes of a checkpoint file holding `checkpoint`. Serialization is
 // deterministic, so equal checkpoints give equal bytes (and equal sha256 in a
 // content-addressed store). RESOURCE_EXHAUSTED when the payload would exceed

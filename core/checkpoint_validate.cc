@@ -41,33 +41,6 @@ absl::Status CheckSize(const Repeated& values, absl::string_view field,
   return CheckFinite(values, field);
 }
 
-// Number of layer-state scalars (Layer::num_state) in `layers` applied to
-// `width` features: batch norm keeps a running mean and a running variance
-// per feature; no other layer keeps state. Updates `width` to the output
-// width. REQUIRES: the spec passed ValidateModelSpec.
-int64_t CountLayerState(const google::protobuf::RepeatedPtrField<v1::LayerSpec>& layers,
-                        int64_t& width) {
-  int64_t state = 0;
-  for (const v1::LayerSpec& layer : layers) {
-    switch (layer.kind_case()) {
-      case v1::LayerSpec::kDense:
-        width = layer.dense().units();
-        break;
-      case v1::LayerSpec::kBatchNorm:
-        state += 2 * width;
-        break;
-      case v1::LayerSpec::kResidual: {
-        int64_t inner = width;  // validated: the block keeps the width
-        state += CountLayerState(layer.residual().layers(), inner);
-        break;
-      }
-      default:
-        break;
-    }
-  }
-  return state;
-}
-
 bool IsLowerHex64(const std::string& s) {
   if (s.size() != 64) return false;
   for (char c : s) {
@@ -194,34 +167,48 @@ absl::Status ValidateEarlyStoppingAndHistory(const v1::Checkpoint& c) {
 absl::Status ValidateCheckpoint(const v1::Checkpoint& c,
                                 const ModelLimits& limits) {
   if (!c.has_model()) return Invalid("model is missing");
-  absl::StatusOr<int> output_dim = ValidateModelSpec(c.model(), limits);
-  if (!output_dim.ok()) {
-    return Invalid(absl::StrCat("model.", output_dim.status().message()));
+  if (!c.has_training()) {
+    // Reported after the model's own errors, as always.
+    if (absl::Status s = AnalyzeModel(c.model(), limits).status(); !s.ok()) {
+      return Invalid(absl::StrCat("model.", s.message()));
+    }
+    return Invalid("training is missing");
   }
-  if (!c.has_training()) return Invalid("training is missing");
-  if (absl::Status s = ValidateTrainingConfig(c.training()); !s.ok()) {
+  return ValidateCheckpointFor(c, c.model(), c.training(), limits);
+}
+
+absl::Status ValidateCheckpointFor(const v1::Checkpoint& c,
+                                   const v1::ModelSpec& model,
+                                   const v1::TrainingConfig& training,
+                                   const ModelLimits& limits) {
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(model, limits);
+  if (!shape.ok()) {
+    return Invalid(absl::StrCat("model.", shape.status().message()));
+  }
+  if (absl::Status s = ValidateTrainingConfig(training); !s.ok()) {
     return Invalid(absl::StrCat("training.", s.message()));
   }
-  if (c.num_features() != c.model().input_dim()) {
+  if (c.num_features() != shape->input.size()) {
+    if (shape->input.is_image()) {
+      return Invalid(absl::StrCat("num_features is ", c.num_features(),
+                                  ", the model's input_shape ", shape->input.ToString(),
+                                  " has ", shape->input.size(), " values"));
+    }
     return Invalid(absl::StrCat("num_features is ", c.num_features(),
-                                ", the model's input_dim is ",
-                                c.model().input_dim()));
+                                ", the model's input_dim is ", shape->input.size()));
   }
   if (c.target_dim() < 1) {
     return Invalid(absl::StrCat("target_dim is ", c.target_dim(), ", must be >= 1"));
   }
-  if (absl::Status s = ValidateLossForTargets(c.training().loss(), *output_dim,
+  if (absl::Status s = ValidateLossForTargets(training.loss(), shape->output_dim(),
                                               c.target_dim());
       !s.ok()) {
     return Invalid(absl::StrCat("training.", s.message()));
   }
 
-  absl::Status s = CheckSize(c.params(), "params", CountParams(c.model()),
-                             "the model needs");
+  absl::Status s = CheckSize(c.params(), "params", shape->num_params, "the model needs");
   if (!s.ok()) return s;
-  int64_t width = c.model().input_dim();
-  s = CheckSize(c.layer_state(), "layer_state",
-                CountLayerState(c.model().layers(), width),
+  s = CheckSize(c.layer_state(), "layer_state", shape->num_state,
                 "the model's batch-norm layers need");
   if (!s.ok()) return s;
   if (s = ValidateOptimizerState(c); !s.ok()) return s;

@@ -8,12 +8,23 @@ namespace trainyard {
 absl::Status CheckDataFitsModel(const Dataset& data, int input_dim,
                                 int output_dim, const v1::LossSpec& loss,
                                 std::string_view what) {
+  return CheckDataFitsModel(data, Shape::Flat(input_dim), output_dim, loss, what);
+}
+
+absl::Status CheckDataFitsModel(const Dataset& data, const Shape& input,
+                                int output_dim, const v1::LossSpec& loss,
+                                std::string_view what) {
   if (data.num_samples() == 0) {
     return absl::InvalidArgumentError(absl::StrFormat("%s has no samples", what));
   }
-  if (data.num_features() != input_dim) {
+  if (data.num_features() != input.size()) {
+    if (input.is_image()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "model.input_shape %s has %d values but the %s has %d features",
+          input.ToString(), input.size(), what, data.num_features()));
+    }
     return absl::InvalidArgumentError(absl::StrFormat(
-        "model.input_dim is %d but the %s has %d features", input_dim, what,
+        "model.input_dim is %d but the %s has %d features", input.size(), what,
         data.num_features()));
   }
   if (absl::Status s = ValidateLossForTargets(loss, output_dim, data.target_dim());

@@ -119,7 +119,7 @@ absl::StatusOr<Prediction> Predictor::Predict(const Matrix& features,
 }
 
 absl::StatusOr<EvalMetrics> Predictor::Evaluate(const Dataset& data) {
-  if (absl::Status s = CheckDataFitsModel(data, model_->input_dim(),
+  if (absl::Status s = CheckDataFitsModel(data, model_->input_shape(),
                                           model_->output_dim(), loss_spec_,
                                           "dataset");
       !s.ok()) {

@@ -1,7 +1,8 @@
 // The layer interface. A layer owns views into the model's contiguous
 // parameter, gradient and state buffers; it does no I/O and no serialisation.
 //
-// Shapes: activations are (features, batch) column-major (core/tensor.h).
+// Shapes: activations are (features, batch) column-major (core/tensor.h),
+// features = input_shape().size() whatever the sample's shape (core/shape.h).
 #ifndef TRAINYARD_CORE_LAYER_H_
 #define TRAINYARD_CORE_LAYER_H_
 
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/shape.h"
 #include "core/tensor.h"
 #include "trainyard/v1/model.pb.h"
 
@@ -39,6 +41,9 @@ class Layer {
 
   // Short kind name for messages, e.g. "dense".
   virtual std::string kind() const = 0;
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  // Rows of the input and output matrices: the shapes' sizes.
   int input_dim() const { return input_dim_; }
   int output_dim() const { return output_dim_; }
 
@@ -71,17 +76,30 @@ class Layer {
                         const PassContext& ctx) = 0;
 
  protected:
+  // REQUIRES: the shapes' sizes fit in an int (ValidateModelSpec's width limit).
+  Layer(Shape input_shape, Shape output_shape)
+      : input_shape_(input_shape),
+        output_shape_(output_shape),
+        input_dim_(static_cast<int>(input_shape.size())),
+        output_dim_(static_cast<int>(output_shape.size())) {}
   Layer(int input_dim, int output_dim)
-      : input_dim_(input_dim), output_dim_(output_dim) {}
+      : Layer(Shape::Flat(input_dim), Shape::Flat(output_dim)) {}
 
  private:
-  int input_dim_;
-  int output_dim_;
+  Shape input_shape_;
+  Shape output_shape_;
+  int input_dim_;   // input_shape_.size()
+  int output_dim_;  // output_shape_.size()
 };
 
-// Builds one layer of `spec` that takes `input_dim` features. `next_activation`
-// is the activation that follows it (for the default initialiser), or
-// ACTIVATION_UNSPECIFIED. REQUIRES: the spec passed ValidateModelSpec.
+// Builds one layer of `spec` (through its entry in core/layer_registry.h)
+// that takes samples of `input_shape`. `next_activation` is the activation
+// that follows it (for the default initialiser), or ACTIVATION_UNSPECIFIED.
+// REQUIRES: the spec passed ValidateModelSpec.
+absl::StatusOr<std::unique_ptr<Layer>> MakeLayer(
+    const v1::LayerSpec& spec, const Shape& input_shape,
+    v1::ActivationKind next_activation);
+// The same for a flat input of `input_dim` features.
 absl::StatusOr<std::unique_ptr<Layer>> MakeLayer(
     const v1::LayerSpec& spec, int input_dim,
     v1::ActivationKind next_activation);

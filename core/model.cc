@@ -8,10 +8,15 @@
 namespace trainyard {
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(const v1::ModelSpec& spec) {
-  absl::StatusOr<int> output_dim = ValidateModelSpec(spec);
-  if (!output_dim.ok()) return output_dim.status();
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(spec);
+  if (!shape.ok()) return shape.status();
+  return Create(spec, *shape);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(const v1::ModelSpec& spec,
+                                                     const ModelShape& shape) {
   absl::StatusOr<std::unique_ptr<Sequential>> net =
-      MakeSequential(spec.layers(), spec.input_dim());
+      MakeSequential(spec.layers(), shape.input);
   if (!net.ok()) return net.status();
   return std::unique_ptr<Model>(new Model(spec, *std::move(net)));
 }
@@ -27,6 +32,8 @@ Model::Model(v1::ModelSpec spec, std::unique_ptr<Sequential> net)
 
 Model::~Model() = default;
 
+const Shape& Model::input_shape() const { return net_->input_shape(); }
+const Shape& Model::output_shape() const { return net_->output_shape(); }
 int Model::input_dim() const { return net_->input_dim(); }
 int Model::output_dim() const { return net_->output_dim(); }
 

@@ -11,7 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "core/layer.h"
+#include "core/shape.h"
 #include "core/tensor.h"
+#include "core/validate.h"
 #include "trainyard/v1/model.pb.h"
 
 namespace trainyard {
@@ -20,12 +22,19 @@ class Sequential;
 
 class Model {
  public:
-  // Validates `spec` (ValidateModelSpec) and builds the layers. Parameters are
+  // Validates `spec` (AnalyzeModel) and builds the layers. Parameters are
   // zero until Initialize.
   static absl::StatusOr<std::unique_ptr<Model>> Create(const v1::ModelSpec& spec);
+  // Builds the layers of a spec analysed already (a TrainingPlan's), without
+  // validating it again. REQUIRES: shape is AnalyzeModel(spec)'s result.
+  static absl::StatusOr<std::unique_ptr<Model>> Create(const v1::ModelSpec& spec,
+                                                       const ModelShape& shape);
   ~Model();
 
   const v1::ModelSpec& spec() const { return spec_; }
+  const Shape& input_shape() const;
+  const Shape& output_shape() const;
+  // The rows of the input and output matrices (the shapes' sizes).
   int input_dim() const;
   int output_dim() const;
 

@@ -1,4 +1,5 @@
-// Optimizer::Create (spec validation and PyTorch defaults), the five
+// Optimizer::Create (through the one spec validator and the one set of
+// learning-rate and weight-decay defaults, core/validate.h), the five
 // optimisers as thin classes over the loops in optimizer_kernels.cc, and
 // ClipGradNorm.
 //
@@ -23,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/optimizer_kernels.h"
+#include "core/validate.h"
 
 namespace trainyard {
 namespace {
@@ -33,25 +35,6 @@ using internal::RmspropCoeffs;
 using internal::SgdCoeffs;
 
 using StateList = std::vector<std::pair<std::string, std::vector<Scalar>*>>;
-
-// ---- validation: every failure is INVALID_ARGUMENT starting with the field path.
-// The comparisons are written so that NaN fails them.
-
-absl::Status Invalid(absl::string_view path, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(path, " ", what));
-}
-absl::Status InUnitInterval(double x, absl::string_view path) {  // [0, 1)
-  if (x >= 0 && x < 1) return absl::OkStatus();
-  return Invalid(path, absl::StrCat("must be in [0, 1), got ", x));
-}
-absl::Status Positive(double x, absl::string_view path) {
-  if (std::isfinite(x) && x > 0) return absl::OkStatus();
-  return Invalid(path, absl::StrCat("must be > 0 and finite, got ", x));
-}
-absl::Status NonNegative(double x, absl::string_view path) {
-  if (std::isfinite(x) && x >= 0) return absl::OkStatus();
-  return Invalid(path, absl::StrCat("must be >= 0 and finite, got ", x));
-}
 
 // ---- SGD (torch.optim.SGD).
 class Sgd final : public Optimizer {
@@ -211,97 +194,19 @@ class Adam final : public Optimizer {
   std::vector<Scalar> m_, v_;
 };
 
-absl::Status ValidateAdam(const v1::AdamOptimizer& adam, const std::string& path) {
-  if (adam.has_beta1()) {
-    if (absl::Status s = InUnitInterval(adam.beta1(), path + ".beta1"); !s.ok()) return s;
-  }
-  if (adam.has_beta2()) {
-    if (absl::Status s = InUnitInterval(adam.beta2(), path + ".beta2"); !s.ok()) return s;
-  }
-  if (adam.has_epsilon()) return Positive(adam.epsilon(), path + ".epsilon");
-  return absl::OkStatus();
-}
-
-// The same checks as ValidateTrainingConfig, repeated here because Create is
-// public API and must not trust its caller.
-absl::Status ValidateOptimizerSpec(const v1::OptimizerSpec& spec) {
-  if (spec.has_learning_rate()) {
-    if (absl::Status s = Positive(spec.learning_rate(), "optimizer.learning_rate"); !s.ok()) {
-      return s;
-    }
-  }
-  if (spec.has_weight_decay()) {
-    if (absl::Status s = NonNegative(spec.weight_decay(), "optimizer.weight_decay"); !s.ok()) {
-      return s;
-    }
-  }
-  switch (spec.kind_case()) {
-    case v1::OptimizerSpec::kSgd: {
-      const v1::SgdOptimizer& sgd = spec.sgd();
-      if (absl::Status s = InUnitInterval(sgd.momentum(), "optimizer.sgd.momentum"); !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = InUnitInterval(sgd.dampening(), "optimizer.sgd.dampening");
-          !s.ok()) {
-        return s;
-      }
-      // PyTorch refuses the same combination: Nesterov's look-ahead is defined
-      // for undamped momentum only.
-      if (sgd.nesterov() && (sgd.momentum() <= 0 || sgd.dampening() != 0)) {
-        return Invalid("optimizer.sgd.nesterov",
-                       absl::StrCat("needs momentum > 0 and dampening 0, got momentum ",
-                                    sgd.momentum(), " and dampening ", sgd.dampening()));
-      }
-      return absl::OkStatus();
-    }
-    case v1::OptimizerSpec::kAdagrad: {
-      const v1::AdagradOptimizer& ada = spec.adagrad();
-      if (ada.has_epsilon()) {
-        if (absl::Status s = Positive(ada.epsilon(), "optimizer.adagrad.epsilon"); !s.ok()) {
-          return s;
-        }
-      }
-      return NonNegative(ada.initial_accumulator_value(),
-                         "optimizer.adagrad.initial_accumulator_value");
-    }
-    case v1::OptimizerSpec::kRmsprop: {
-      const v1::RmspropOptimizer& rms = spec.rmsprop();
-      if (rms.has_alpha()) {
-        if (absl::Status s = InUnitInterval(rms.alpha(), "optimizer.rmsprop.alpha"); !s.ok()) {
-          return s;
-        }
-      }
-      if (rms.has_epsilon()) {
-        if (absl::Status s = Positive(rms.epsilon(), "optimizer.rmsprop.epsilon"); !s.ok()) {
-          return s;
-        }
-      }
-      return InUnitInterval(rms.momentum(), "optimizer.rmsprop.momentum");
-    }
-    case v1::OptimizerSpec::kAdam:
-      return ValidateAdam(spec.adam(), "optimizer.adam");
-    case v1::OptimizerSpec::kAdamw:
-      return ValidateAdam(spec.adamw(), "optimizer.adamw");
-    case v1::OptimizerSpec::KIND_NOT_SET:
-      break;
-  }
-  return Invalid("optimizer.kind", "must be set (one of sgd, adagrad, rmsprop, adam, adamw)");
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const v1::OptimizerSpec& spec,
                                                              int64_t num_params) {
+  // Public API, so it does not trust its caller: the one validator
+  // (validate_training.cc) and the one set of defaults (training_defaults.h).
   if (absl::Status s = ValidateOptimizerSpec(spec); !s.ok()) return s;
   if (num_params < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("num_params must be >= 0, got ", num_params));
   }
-  const bool adaptive_default = spec.has_adam() || spec.has_adamw();
-  const double lr =
-      spec.has_learning_rate() ? spec.learning_rate() : (adaptive_default ? 1e-3 : 1e-2);
-  const double wd =
-      spec.has_weight_decay() ? spec.weight_decay() : (spec.has_adamw() ? 0.01 : 0.0);
+  const double lr = EffectiveLearningRate(spec);
+  const double wd = EffectiveWeightDecay(spec);
   switch (spec.kind_case()) {
     case v1::OptimizerSpec::kSgd:
       return std::make_unique<Sgd>(lr, wd, spec.sgd(), num_params);

@@ -27,8 +27,33 @@ constexpr uint64_t kInitStream = 1;
 constexpr uint64_t kDropoutStream = 2;
 constexpr uint64_t kShuffleStreamBase = 0x5eed'0000'0000ULL;
 
-int LogEverySteps(const v1::TrainingConfig& c) {
-  return c.has_log_every_steps() ? c.log_every_steps() : 10;
+int LogEverySteps(const v1::TrainingConfig& c) { return EffectiveLogEverySteps(c); }
+
+absl::Status CheckOptions(const TrainerOptions& options) {
+  if (options.threads < 1 || options.threads > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("threads must be in [1, 256], got %d", options.threads));
+  }
+  return absl::OkStatus();
+}
+
+// The plan inputs of the overloads that take spec, config and data.
+TrainingPlanInputs PlanInputs(const v1::ModelSpec& spec, const v1::TrainingConfig& config,
+                              std::shared_ptr<const Dataset> train,
+                              std::shared_ptr<const Dataset> validation,
+                              const TrainerOptions& options) {
+  TrainingPlanInputs in;
+  in.model = spec;
+  in.training = config;
+  // The thread budget is checked where it always was: after the spec and
+  // config, before the data.
+  in.train = [train = std::move(train),
+              options]() -> absl::StatusOr<std::shared_ptr<const Dataset>> {
+    if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+    return train;
+  };
+  in.validation = GivenDataset(std::move(validation));
+  return in;
 }
 
 }  // namespace
@@ -84,60 +109,28 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const v1::ModelSpec& spec, const v1::TrainingConfig& config,
     std::shared_ptr<const Dataset> train,
     std::shared_ptr<const Dataset> validation, const TrainerOptions& options) {
-  absl::StatusOr<int> output_dim = ValidateModelSpec(spec);
-  if (!output_dim.ok()) return output_dim.status();
-  if (absl::Status s = ValidateTrainingConfig(config); !s.ok()) return s;
-  if (options.threads < 1 || options.threads > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("threads must be in [1, 256], got %d", options.threads));
-  }
-  if (train == nullptr) return absl::InvalidArgumentError("dataset must be set");
-  if (absl::Status s = CheckDataFitsModel(*train, spec.input_dim(), *output_dim,
-                                          config.loss(), "dataset");
-      !s.ok()) {
-    return s;
-  }
-  if (validation != nullptr) {
-    if (absl::Status s = CheckDataFitsModel(*validation, spec.input_dim(),
-                                            *output_dim, config.loss(),
-                                            "validation dataset");
-        !s.ok()) {
-      return s;
-    }
-  }
+  absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(
+      PlanInputs(spec, config, std::move(train), std::move(validation), options));
+  if (!plan.ok()) return plan.status();
+  return Create(*std::move(plan), options);
+}
 
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainingPlan plan,
+                                                         const TrainerOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   auto st = std::make_unique<State>();
-  st->spec = spec;
-  st->config = config;
+  st->spec = plan.model();
+  st->config = plan.training();
   st->options = options;
-  st->train = train;
+  st->train = plan.train();
+  st->validation = plan.validation();
+  st->train_idx = plan.train_indices();
+  st->val_idx = plan.validation_indices();
+  const v1::TrainingConfig& config = st->config;
 
-  if (validation != nullptr) {
-    st->validation = std::move(validation);
-    st->train_idx.resize(train->num_samples());
-    for (int64_t i = 0; i < train->num_samples(); ++i) st->train_idx[i] = i;
-    st->val_idx.resize(st->validation->num_samples());
-    for (int64_t i = 0; i < st->validation->num_samples(); ++i) st->val_idx[i] = i;
-  } else {
-    Split split = SplitIndices(train->num_samples(),
-                               config.validation_fraction(), config.seed());
-    st->train_idx = std::move(split.train);
-    st->val_idx = std::move(split.validation);
-    if (!st->val_idx.empty()) st->validation = train;
-  }
-  if (st->train_idx.empty()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "validation_fraction %g leaves no training samples out of %d",
-        config.validation_fraction(), train->num_samples()));
-  }
-  if (config.early_stopping().patience() > 0 && st->val_idx.empty()) {
-    return absl::InvalidArgumentError(
-        "early_stopping.patience needs validation data: set "
-        "validation_fraction or give a validation dataset");
-  }
-
-  st->preprocessor = FitPreprocessor(*train, st->train_idx);
-  absl::StatusOr<std::unique_ptr<Model>> model = Model::Create(spec);
+  st->preprocessor = FitPreprocessor(*st->train, st->train_idx);
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      Model::Create(plan.model(), plan.model_shape());
   if (!model.ok()) return model.status();
   st->model = *std::move(model);
   absl::StatusOr<std::unique_ptr<Loss>> loss = Loss::Create(config.loss());
@@ -186,9 +179,17 @@ absl::Status Trainer::InitializeFrom(const v1::Checkpoint& checkpoint) {
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Resume(
     const v1::Checkpoint& ckpt, std::shared_ptr<const Dataset> train,
     std::shared_ptr<const Dataset> validation, const TrainerOptions& options) {
-  absl::StatusOr<std::unique_ptr<Trainer>> t =
-      Create(ckpt.model(), ckpt.training(), std::move(train),
-             std::move(validation), options);
+  TrainingPlanInputs in = PlanInputs(ckpt.model(), ckpt.training(), std::move(train),
+                                     std::move(validation), options);
+  in.resume_from = &ckpt;
+  absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(in);
+  if (!plan.ok()) return plan.status();
+  return Resume(*std::move(plan), ckpt, options);
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Resume(
+    TrainingPlan plan, const v1::Checkpoint& ckpt, const TrainerOptions& options) {
+  absl::StatusOr<std::unique_ptr<Trainer>> t = Create(std::move(plan), options);
   if (!t.ok()) return t.status();
   State& st = *(*t)->s_;
   if (absl::Status s = (*t)->InitializeFrom(ckpt); !s.ok()) return s;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "core/dataset.h"
 #include "core/model.h"
+#include "core/training_plan.h"
 #include "trainyard/v1/checkpoint.pb.h"
 #include "trainyard/v1/model.pb.h"
 #include "trainyard/v1/training.pb.h"
@@ -74,16 +75,30 @@ enum class RunOutcome {
 
 class Trainer {
  public:
-  // Validates spec, config and their fit to the data, builds the model and
-  // initialises it from config.seed. `validation` may be null (then
+  // Builds the model of a plan (core/training_plan.h), which carries the
+  // validated spec, config and data, and initialises it from the config's
+  // seed. Nothing the plan checked is checked again; only `options` are.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(
+      TrainingPlan plan, const TrainerOptions& options);
+
+  // Builds the plan of spec, config and data (BuildTrainingPlan; its
+  // messages), then the trainer as above. `validation` may be null (then
   // config.validation_fraction, if > 0, splits it off `train`).
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(
       const v1::ModelSpec& spec, const v1::TrainingConfig& config,
       std::shared_ptr<const Dataset> train,
       std::shared_ptr<const Dataset> validation, const TrainerOptions& options);
 
-  // Restores everything from `checkpoint` (parameters, optimiser state, step,
-  // data position, RNG) so that Run continues exactly where it stopped.
+  // Builds the trainer of `plan` and restores everything from `checkpoint`
+  // (parameters, optimiser state, step, data position, RNG) so that Run
+  // continues exactly where it stopped. REQUIRES: plan was built with
+  // resume_from = &checkpoint (which checked that its buffers fit).
+  static absl::StatusOr<std::unique_ptr<Trainer>> Resume(
+      TrainingPlan plan, const v1::Checkpoint& checkpoint,
+      const TrainerOptions& options);
+
+  // Builds the plan of the checkpoint's spec and config, resuming from it,
+  // then resumes as above.
   static absl::StatusOr<std::unique_ptr<Trainer>> Resume(
       const v1::Checkpoint& checkpoint, std::shared_ptr<const Dataset> train,
       std::shared_ptr<const Dataset> validation, const TrainerOptions& options);

@@ -63,7 +63,11 @@ absl::Status CheckAdam(const v1::AdamOptimizer& adam, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status CheckOptimizer(const v1::OptimizerSpec& opt) {
+}  // namespace
+
+// The one copy of the optimiser checks: ValidateTrainingConfig and
+// Optimizer::Create both call it.
+absl::Status ValidateOptimizerSpec(const v1::OptimizerSpec& opt) {
   if (opt.has_learning_rate()) {
     TY_RETURN_IF_ERROR(Positive(opt.learning_rate(), "optimizer.learning_rate"));
   }
@@ -114,6 +118,8 @@ absl::Status CheckOptimizer(const v1::OptimizerSpec& opt) {
   return Invalid("optimizer.kind",
                  "must be set (one of sgd, adagrad, rmsprop, adam, adamw)");
 }
+
+namespace {
 
 absl::Status CheckSchedule(const v1::ScheduleSpec& schedule, double base_lr) {
   if (!v1::PeriodUnit_IsValid(schedule.unit())) {
@@ -170,7 +176,7 @@ absl::Status CheckCount(int value, int max, absl::string_view path) {
 
 absl::Status ValidateTrainingConfig(const v1::TrainingConfig& config) {
   TY_RETURN_IF_ERROR(CheckLoss(config.loss()));
-  TY_RETURN_IF_ERROR(CheckOptimizer(config.optimizer()));
+  TY_RETURN_IF_ERROR(ValidateOptimizerSpec(config.optimizer()));
   TY_RETURN_IF_ERROR(
       CheckSchedule(config.schedule(), EffectiveLearningRate(config.optimizer())));
   TY_RETURN_IF_ERROR(CheckCount(config.batch_size(), kMaxBatchSize, "batch_size"));

@@ -10,12 +10,8 @@
 
 namespace trainyard::server {
 
-int NumOutputs(const v1::ModelSpec& spec) {
-  absl::StatusOr<int> out = ValidateModelSpec(spec);
-  return out.ok() ? *out : 0;
-}
-
 v1::CheckpointInfo CheckpointRecorder::MakeInfo(const v1::Checkpoint& checkpoint,
+                                                const ModelShape& model,
                                                 const std::string& sha256, int64_t size_bytes,
                                                 std::string_view job_id,
                                                 v1::CheckpointReason reason) const {
@@ -31,8 +27,8 @@ v1::CheckpointInfo CheckpointRecorder::MakeInfo(const v1::Checkpoint& checkpoint
     *info.mutable_metrics() = checkpoint.history(checkpoint.history_size() - 1);
   }
   info.set_reason(reason);
-  info.set_num_features(checkpoint.model().input_dim());
-  info.set_num_outputs(NumOutputs(checkpoint.model()));
+  info.set_num_features(model.input.size());
+  info.set_num_outputs(model.output_dim());
   return info;
 }
 
@@ -41,6 +37,9 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
                                                             v1::CheckpointReason reason) {
   absl::StatusOr<v1::Job> job = records_->Get(job_id);
   if (!job.ok()) return job.status();
+  // The trainer's own spec: it analysed when the job was planned.
+  absl::StatusOr<ModelShape> model = AnalyzeModel(checkpoint.model());
+  if (!model.ok()) return model.status();
   absl::StatusOr<v1::Dataset> data = store_->GetDataset(job->dataset_id());
   if (data.ok()) checkpoint.set_dataset_sha256(data->sha256());
   absl::StatusOr<std::string> bytes = EncodeCheckpoint(checkpoint);
@@ -49,7 +48,7 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
   if (!sha.ok()) return sha.status();
 
   const v1::CheckpointInfo info =
-      MakeInfo(checkpoint, *sha, static_cast<int64_t>(bytes->size()), job_id, reason);
+      MakeInfo(checkpoint, *model, *sha, static_cast<int64_t>(bytes->size()), job_id, reason);
   if (absl::Status s = store_->InsertCheckpoint(info); !s.ok()) {
     // Identical bytes were saved before (same state twice, e.g. a pause right
     // after a resume): the recorded row stands for both.
@@ -95,11 +94,13 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string&
   if (!ckpt.ok()) return ckpt.status();
   ModelLimits limits;
   limits.max_params = options_.max_params;
-  if (absl::StatusOr<int> out = ValidateModelSpec(ckpt->model(), limits); !out.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint model: ", out.status().message()));
+  absl::StatusOr<ModelShape> model = AnalyzeModel(ckpt->model(), limits);
+  if (!model.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint model: ", model.status().message()));
   }
   const v1::CheckpointInfo info =
-      MakeInfo(*ckpt, sha256, static_cast<int64_t>(bytes->size()), "", v1::UPLOADED);
+      MakeInfo(*ckpt, *model, sha256, static_cast<int64_t>(bytes->size()), "", v1::UPLOADED);
   if (absl::Status s = store_->InsertCheckpoint(info); !s.ok()) {
     if (absl::IsAlreadyExists(s)) return store_->GetCheckpoint(sha256);
     return s;

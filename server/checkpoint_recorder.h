@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/validate.h"
 #include "server/blob_store.h"
 #include "server/event_log.h"
 #include "server/job_records.h"
@@ -24,11 +25,6 @@
 #include "trainyard/v1/service.pb.h"
 
 namespace trainyard::server {
-
-// Output width of a spec (0 if it does not validate). The one place the
-// server re-derives it from a stored spec until core's model analysis
-// (AnalyzeModel) replaces it.
-int NumOutputs(const v1::ModelSpec& spec);
 
 struct CheckpointRecorderOptions {
   int64_t max_params = 0;            // ServerOptions::max_params
@@ -45,11 +41,13 @@ class CheckpointRecorder {
       : store_(store), blobs_(blobs), events_(events), records_(records),
         options_(std::move(options)) {}
 
-  // The row describing `checkpoint`, stored as `size_bytes` bytes with hash
-  // `sha256`, for `job_id` ("" for an upload) and `reason`.
-  v1::CheckpointInfo MakeInfo(const v1::Checkpoint& checkpoint, const std::string& sha256,
-                              int64_t size_bytes, std::string_view job_id,
-                              v1::CheckpointReason reason) const;
+  // The row describing `checkpoint`, whose model analyses to `model`
+  // (core's AnalyzeModel: the row's num_features and num_outputs), stored as
+  // `size_bytes` bytes with hash `sha256`, for `job_id` ("" for an upload)
+  // and `reason`.
+  v1::CheckpointInfo MakeInfo(const v1::Checkpoint& checkpoint, const ModelShape& model,
+                              const std::string& sha256, int64_t size_bytes,
+                              std::string_view job_id, v1::CheckpointReason reason) const;
 
   // Stores a checkpoint of running job `job_id` (stamped with its dataset's
   // sha256), records it, points the job's latest_checkpoint_id at it and

@@ -254,6 +254,28 @@ TEST(LayerGradCheck, NestedResidual) {
              RandomMatrix(4, 6, rng));
 }
 
+// An image-shaped input (2x2x3 = 12 values per sample) through the layers
+// that accept images: layer norm over all C*H*W values, a residual block
+// keeping the shape, dropout, and a dense layer that flattens it.
+TEST(LayerGradCheck, ImageShapedInput) {
+  Rng rng(13);
+  v1::ModelSpec spec;
+  spec.mutable_input_shape()->set_channels(2);
+  spec.mutable_input_shape()->set_height(2);
+  spec.mutable_input_shape()->set_width(3);
+  for (const auto& layer :
+       {LayerNorm(), Residual({LayerNorm(), Activation(v1::TANH)}, 0.5f), Dropout(0.25f),
+        Dense(4), BatchNorm(), Activation(v1::SIGMOID)}) {
+    *spec.add_layers() = layer;
+  }
+  auto net = MakeSequential(spec.layers(), Shape::Image(2, 2, 3));
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ((*net)->layer(0).output_shape(), Shape::Image(2, 2, 3));
+  EXPECT_EQ((*net)->layer(3).output_shape(), Shape::Flat(4));
+  Matrix x = (RandomMatrix(12, 5, rng, 2.0).array() + 1.0).matrix();
+  CheckLayer("image network", *std::move(net), x);
+}
+
 v1::ModelSpec MixedSpec() {
   v1::ModelSpec spec;
   spec.set_input_dim(5);

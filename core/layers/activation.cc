@@ -1,9 +1,43 @@
 #include "core/layers/activation.h"
 
+#include "core/layer_registry.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
 namespace {
+
+constexpr float kDefaultLeakyAlpha = 0.01f;  // PyTorch's default
+
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& in, LayerWalker& /*walker*/) {
+  const v1::ActivationLayer& act = spec.activation();
+  if (act.kind() == v1::ACTIVATION_UNSPECIFIED) {
+    return InvalidField(path + ".kind",
+                        "must be set (one of SIGMOID, TANH, RELU, LEAKY_RELU, "
+                        "IDENTITY)");
+  }
+  if (!v1::ActivationKind_IsValid(act.kind())) {
+    return InvalidField(path + ".kind", absl::StrCat("has unknown value ", act.kind()));
+  }
+  // Checked whatever the kind: a bad value is a mistake even where unused.
+  if (act.has_alpha() && !FiniteNonNegative(act.alpha())) {
+    return InvalidField(path + ".alpha",
+                        absl::StrCat("must be finite and >= 0, got ", act.alpha()));
+  }
+  return in;
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& /*ctx*/) {
+  const v1::ActivationLayer& act = spec.activation();
+  if (act.kind() == v1::ACTIVATION_UNSPECIFIED) {
+    return absl::InvalidArgumentError("activation.kind must be set");
+  }
+  const float alpha = act.has_alpha() ? act.alpha() : kDefaultLeakyAlpha;
+  return std::make_unique<ActivationLayer>(in, act.kind(), static_cast<Scalar>(alpha));
+}
+
+v1::ActivationKind Applied(const v1::LayerSpec& spec) { return spec.activation().kind(); }
 
 // Rough cost of one element relative to an add, for the parallel threshold:
 // exp/tanh are a few dozen flops, the rest are a compare or a copy.
@@ -13,8 +47,18 @@ int64_t ElementCost(v1::ActivationKind kind) {
 
 }  // namespace
 
-ActivationLayer::ActivationLayer(int dim, v1::ActivationKind kind, Scalar alpha)
-    : Layer(dim, dim), kind_(kind), alpha_(alpha) {}
+const LayerKind kActivationLayerKind = {
+    .name = "activation",
+    .kind_case = v1::LayerSpec::kActivation,
+    .validate = Validate,
+    .num_params = NoScalars,
+    .num_state = NoScalars,
+    .make = Make,
+    .activation = Applied,
+};
+
+ActivationLayer::ActivationLayer(Shape shape, v1::ActivationKind kind, Scalar alpha)
+    : Layer(shape, shape), kind_(kind), alpha_(alpha) {}
 
 std::string ActivationLayer::kind() const {
   switch (kind_) {

@@ -6,10 +6,17 @@
 
 namespace trainyard {
 
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kActivationLayerKind;
+
+// Element-wise, so any input shape; the output has the same shape.
 class ActivationLayer final : public Layer {
  public:
   // REQUIRES: kind != ACTIVATION_UNSPECIFIED. alpha is LeakyReLU's slope.
-  ActivationLayer(int dim, v1::ActivationKind kind, Scalar alpha);
+  ActivationLayer(Shape shape, v1::ActivationKind kind, Scalar alpha);
+  ActivationLayer(int dim, v1::ActivationKind kind, Scalar alpha)
+      : ActivationLayer(Shape::Flat(dim), kind, alpha) {}
 
   std::string kind() const override;
   v1::ActivationKind activation() const { return kind_; }

@@ -1,8 +1,64 @@
 #include "core/layers/batch_norm.h"
 
+#include "core/layer_registry.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
+namespace {
+
+constexpr float kDefaultMomentum = 0.1f;
+constexpr float kDefaultEpsilon = 1e-5f;
+
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& in, LayerWalker& /*walker*/) {
+  const v1::BatchNormLayer& bn = spec.batch_norm();
+  if (bn.has_momentum() && !(bn.momentum() >= 0 && bn.momentum() <= 1)) {
+    return InvalidField(path + ".momentum",
+                        absl::StrCat("must be in [0, 1], got ", bn.momentum()));
+  }
+  if (bn.has_epsilon() && !FinitePositive(bn.epsilon())) {
+    return InvalidField(path + ".epsilon",
+                        absl::StrCat("must be > 0 and finite, got ", bn.epsilon()));
+  }
+  // Accepting an image now and normalising each of its values would change
+  // meaning when per-channel batch norm (BatchNorm2d) arrives.
+  if (in.is_image()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the input is an image of shape ", in.ToString(),
+        ", but batch_norm normalises flat features only (put a dense layer "
+        "before it)"));
+  }
+  return in;
+}
+
+int64_t TwoPerFeature(const v1::LayerSpec& /*spec*/, const Shape& in) {
+  return SaturatingMul(2, in.size());  // gamma, beta; or running mean, variance
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& /*ctx*/) {
+  if (in.is_image()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_norm takes flat features, not an image of shape ", in.ToString()));
+  }
+  const v1::BatchNormLayer& bn = spec.batch_norm();
+  return std::make_unique<BatchNormLayer>(
+      static_cast<int>(in.size()),
+      static_cast<Scalar>(bn.has_momentum() ? bn.momentum() : kDefaultMomentum),
+      static_cast<Scalar>(bn.has_epsilon() ? bn.epsilon() : kDefaultEpsilon));
+}
+
+}  // namespace
+
+const LayerKind kBatchNormLayerKind = {
+    .name = "batch_norm",
+    .kind_case = v1::LayerSpec::kBatchNorm,
+    .validate = Validate,
+    .num_params = TwoPerFeature,
+    .num_state = TwoPerFeature,
+    .make = Make,
+    .transparent_for_init = true,
+};
 
 BatchNormLayer::BatchNormLayer(int features, Scalar momentum, Scalar epsilon)
     : Layer(features, features),

@@ -1,10 +1,16 @@
 // Batch normalisation per feature (Ioffe & Szegedy), PyTorch's conventions.
+// Flat inputs only: the registry refuses it on an image, where PyTorch's
+// BatchNorm2d normalises per channel (that comes with convolutions).
 #ifndef TRAINYARD_CORE_LAYERS_BATCH_NORM_H_
 #define TRAINYARD_CORE_LAYERS_BATCH_NORM_H_
 
 #include "core/layer.h"
 
 namespace trainyard {
+
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kBatchNormLayerKind;
 
 // Parameters: gamma (F), beta (F). State: running mean (F), running var (F).
 // kTrain normalises with the batch mean and biased batch variance and moves

@@ -1,13 +1,56 @@
 #include "core/layers/dense.h"
 
 #include "core/init.h"
+#include "core/layer_registry.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
+namespace {
 
-DenseLayer::DenseLayer(int input_dim, int units, bool has_bias,
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& /*in*/, LayerWalker& walker) {
+  const v1::DenseLayer& dense = spec.dense();
+  const int max_width = walker.limits().max_width;
+  if (dense.units() <= 0) {
+    return InvalidField(path + ".units", absl::StrCat("must be > 0, got ", dense.units()));
+  }
+  if (dense.units() > max_width) {
+    return InvalidField(path + ".units",
+                        absl::StrCat("must be <= ", max_width, ", got ", dense.units()));
+  }
+  if (!v1::Initializer_IsValid(dense.init())) {
+    return InvalidField(path + ".init", absl::StrCat("has unknown value ", dense.init()));
+  }
+  return Shape::Flat(dense.units());
+}
+
+int64_t NumParams(const v1::LayerSpec& spec, const Shape& in) {
+  const v1::DenseLayer& dense = spec.dense();
+  const int64_t weights = SaturatingMul(dense.units(), in.size());
+  return dense.no_bias() ? weights : SaturatingAdd(weights, dense.units());
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& ctx) {
+  const v1::DenseLayer& dense = spec.dense();
+  return std::make_unique<DenseLayer>(in, dense.units(), !dense.no_bias(),
+                                      ResolveInitializer(dense.init(), ctx.next_activation));
+}
+
+}  // namespace
+
+const LayerKind kDenseLayerKind = {
+    .name = "dense",
+    .kind_case = v1::LayerSpec::kDense,
+    .validate = Validate,
+    .num_params = NumParams,
+    .num_state = NoScalars,
+    .make = Make,
+};
+
+DenseLayer::DenseLayer(Shape input_shape, int units, bool has_bias,
                        v1::Initializer init)
-    : Layer(input_dim, units), has_bias_(has_bias), init_(init) {}
+    : Layer(input_shape, Shape::Flat(units)), has_bias_(has_bias), init_(init) {}
 
 int64_t DenseLayer::num_params() const {
   const int64_t units = output_dim();

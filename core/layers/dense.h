@@ -1,4 +1,5 @@
-// Fully connected layer: Y = W X + b.
+// Fully connected layer: Y = W X + b. Takes any input shape as flat (fan_in =
+// input_shape().size()) and outputs a flat shape of `units`.
 #ifndef TRAINYARD_CORE_LAYERS_DENSE_H_
 #define TRAINYARD_CORE_LAYERS_DENSE_H_
 
@@ -6,12 +7,18 @@
 
 namespace trainyard {
 
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kDenseLayerKind;
+
 // Parameters, in buffer order: W (units, input_dim) column-major, then b (units)
 // unless there is no bias.
 class DenseLayer final : public Layer {
  public:
   // REQUIRES: init is resolved (not INITIALIZER_DEFAULT).
-  DenseLayer(int input_dim, int units, bool has_bias, v1::Initializer init);
+  DenseLayer(Shape input_shape, int units, bool has_bias, v1::Initializer init);
+  DenseLayer(int input_dim, int units, bool has_bias, v1::Initializer init)
+      : DenseLayer(Shape::Flat(input_dim), units, has_bias, init) {}
 
   std::string kind() const override { return "dense"; }
   int64_t num_params() const override;

@@ -2,10 +2,39 @@
 
 #include <cassert>
 
-namespace trainyard {
+#include "core/layer_registry.h"
 
-DropoutLayer::DropoutLayer(int dim, Scalar rate)
-    : Layer(dim, dim), rate_(rate) {}
+namespace trainyard {
+namespace {
+
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& in, LayerWalker& /*walker*/) {
+  const float rate = spec.dropout().rate();
+  if (!(rate >= 0 && rate < 1)) {
+    return InvalidField(path + ".rate", absl::StrCat("must be in [0, 1), got ", rate));
+  }
+  return in;
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& /*ctx*/) {
+  return std::make_unique<DropoutLayer>(in, static_cast<Scalar>(spec.dropout().rate()));
+}
+
+}  // namespace
+
+const LayerKind kDropoutLayerKind = {
+    .name = "dropout",
+    .kind_case = v1::LayerSpec::kDropout,
+    .validate = Validate,
+    .num_params = NoScalars,
+    .num_state = NoScalars,
+    .make = Make,
+    .transparent_for_init = true,
+};
+
+DropoutLayer::DropoutLayer(Shape shape, Scalar rate)
+    : Layer(shape, shape), rate_(rate) {}
 
 // in, out: (dim, B).
 void DropoutLayer::Forward(const Matrix& in, Matrix& out,

@@ -6,6 +6,11 @@
 
 namespace trainyard {
 
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kDropoutLayerKind;
+
+// Element-wise, so any input shape; the output has the same shape.
 // kTrain and kMonteCarlo: each unit is kept with probability 1 - rate
 // (rng.Uniform() < keep, drawn column by column from ctx.rng) and scaled by
 // 1/(1 - rate), so the expected output equals the input; kEval: identity
@@ -13,7 +18,8 @@ namespace trainyard {
 class DropoutLayer final : public Layer {
  public:
   // REQUIRES: 0 <= rate < 1.
-  DropoutLayer(int dim, Scalar rate);
+  DropoutLayer(Shape shape, Scalar rate);
+  DropoutLayer(int dim, Scalar rate) : DropoutLayer(Shape::Flat(dim), rate) {}
 
   std::string kind() const override { return "dropout"; }
   Scalar rate() const { return rate_; }

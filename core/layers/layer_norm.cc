@@ -1,11 +1,48 @@
 #include "core/layers/layer_norm.h"
 
+#include "core/layer_registry.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
+namespace {
 
-LayerNormLayer::LayerNormLayer(int features, Scalar epsilon)
-    : Layer(features, features), epsilon_(epsilon) {}
+constexpr float kDefaultEpsilon = 1e-5f;
+
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& in, LayerWalker& /*walker*/) {
+  const v1::LayerNormLayer& ln = spec.layer_norm();
+  if (ln.has_epsilon() && !FinitePositive(ln.epsilon())) {
+    return InvalidField(path + ".epsilon",
+                        absl::StrCat("must be > 0 and finite, got ", ln.epsilon()));
+  }
+  return in;
+}
+
+int64_t NumParams(const v1::LayerSpec& /*spec*/, const Shape& in) {
+  return SaturatingMul(2, in.size());  // gain, bias
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& /*ctx*/) {
+  const v1::LayerNormLayer& ln = spec.layer_norm();
+  return std::make_unique<LayerNormLayer>(
+      in, static_cast<Scalar>(ln.has_epsilon() ? ln.epsilon() : kDefaultEpsilon));
+}
+
+}  // namespace
+
+const LayerKind kLayerNormLayerKind = {
+    .name = "layer_norm",
+    .kind_case = v1::LayerSpec::kLayerNorm,
+    .validate = Validate,
+    .num_params = NumParams,
+    .num_state = NoScalars,
+    .make = Make,
+    .transparent_for_init = true,
+};
+
+LayerNormLayer::LayerNormLayer(Shape shape, Scalar epsilon)
+    : Layer(shape, shape), epsilon_(epsilon) {}
 
 void LayerNormLayer::Bind(Scalar* params, Scalar* grads, Scalar* /*state*/) {
   gain_ = params;

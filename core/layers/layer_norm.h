@@ -1,5 +1,6 @@
 // Layer normalisation (Ba et al.): each sample normalised over its features,
-// then a learnable gain and bias per feature.
+// then a learnable gain and bias per feature. On an image the features are
+// all C*H*W values of a sample (PyTorch's LayerNorm([C, H, W])).
 #ifndef TRAINYARD_CORE_LAYERS_LAYER_NORM_H_
 #define TRAINYARD_CORE_LAYERS_LAYER_NORM_H_
 
@@ -7,10 +8,16 @@
 
 namespace trainyard {
 
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kLayerNormLayerKind;
+
 // Parameters: gain (F, starts at 1), bias (F, starts at 0). Same in all modes.
 class LayerNormLayer final : public Layer {
  public:
-  LayerNormLayer(int features, Scalar epsilon);
+  LayerNormLayer(Shape shape, Scalar epsilon);
+  LayerNormLayer(int features, Scalar epsilon)
+      : LayerNormLayer(Shape::Flat(features), epsilon) {}
 
   std::string kind() const override { return "layer_norm"; }
   int64_t num_params() const override { return 2 * int64_t{input_dim()}; }

@@ -2,13 +2,67 @@
 
 #include <utility>
 
+#include "core/layer_registry.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
+namespace {
 
-ResidualLayer::ResidualLayer(int dim, std::unique_ptr<Sequential> body,
+constexpr float kDefaultScale = 1.0f;
+
+absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
+                               const Shape& in, LayerWalker& walker) {
+  const v1::ResidualBlock& block = spec.residual();
+  if (block.has_scale() && !std::isfinite(block.scale())) {
+    return InvalidField(path + ".scale", absl::StrCat("must be finite, got ", block.scale()));
+  }
+  absl::StatusOr<Shape> out = walker.Walk(block.layers(), path + ".layers", in);
+  if (!out.ok()) return out.status();
+  if (*out != in) {
+    if (!out->is_image() && !in.is_image()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": output width ", out->size(), " differs from input width ",
+                       in.size(), " (F(x) + scale * x needs equal widths)"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": output shape ", out->ToString(), " differs from input shape ",
+                     in.ToString(), " (F(x) + scale * x needs equal shapes)"));
+  }
+  return in;
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Shape& in,
+                                            const LayerMakeContext& /*ctx*/) {
+  const v1::ResidualBlock& block = spec.residual();
+  absl::StatusOr<std::unique_ptr<Sequential>> body = MakeSequential(block.layers(), in);
+  if (!body.ok()) return body.status();
+  if ((*body)->output_shape() != in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "residual block maps ", in.ToString(), " to ", (*body)->output_shape().ToString(),
+        "; it must keep the shape"));
+  }
+  return std::make_unique<ResidualLayer>(
+      in, *std::move(body),
+      static_cast<Scalar>(block.has_scale() ? block.scale() : kDefaultScale));
+}
+
+}  // namespace
+
+// Its own parameters and state are none: F's are counted as the walker walks
+// F's layers.
+const LayerKind kResidualLayerKind = {
+    .name = "residual",
+    .kind_case = v1::LayerSpec::kResidual,
+    .validate = Validate,
+    .num_params = NoScalars,
+    .num_state = NoScalars,
+    .make = Make,
+    .nests = true,
+};
+
+ResidualLayer::ResidualLayer(Shape shape, std::unique_ptr<Sequential> body,
                              Scalar scale)
-    : Layer(dim, dim), body_(std::move(body)), scale_(scale) {}
+    : Layer(shape, shape), body_(std::move(body)), scale_(scale) {}
 
 void ResidualLayer::Bind(Scalar* params, Scalar* grads, Scalar* state) {
   body_->Bind(params, grads, state);

@@ -4,17 +4,25 @@
 #define TRAINYARD_CORE_LAYERS_RESIDUAL_H_
 
 #include <memory>
+#include <utility>
 
 #include "core/layer.h"
 #include "core/layers/sequential.h"
 
 namespace trainyard {
 
+struct LayerKind;
+// The registry entry (core/layer_registry.h).
+extern const LayerKind kResidualLayerKind;
+
+// Any input shape; F must map it to the same shape.
 // Parameters and state are those of F, in F's order.
 class ResidualLayer final : public Layer {
  public:
-  // REQUIRES: body maps dim features to dim features.
-  ResidualLayer(int dim, std::unique_ptr<Sequential> body, Scalar scale);
+  // REQUIRES: body maps `shape` to `shape`.
+  ResidualLayer(Shape shape, std::unique_ptr<Sequential> body, Scalar scale);
+  ResidualLayer(int dim, std::unique_ptr<Sequential> body, Scalar scale)
+      : ResidualLayer(Shape::Flat(dim), std::move(body), scale) {}
 
   std::string kind() const override { return "residual"; }
   Scalar scale() const { return scale_; }

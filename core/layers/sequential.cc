@@ -2,10 +2,54 @@
 
 #include <utility>
 
-namespace trainyard {
+#include "absl/strings/str_cat.h"
+#include "core/layer_registry.h"
 
-Sequential::Sequential(int input_dim, std::vector<std::unique_ptr<Layer>> layers)
-    : Layer(input_dim, layers.empty() ? input_dim : layers.back()->output_dim()),
+namespace trainyard {
+namespace {
+
+// The activation that a dense layer at `index` feeds: the first activation
+// after it, looking past the kinds that are transparent for the initialiser;
+// any other kind ends the search.
+v1::ActivationKind NextActivation(
+    const google::protobuf::RepeatedPtrField<v1::LayerSpec>& specs, int index) {
+  for (int j = index + 1; j < specs.size(); ++j) {
+    const LayerKind* kind = FindLayerKind(specs[j].kind_case());
+    if (kind == nullptr) break;
+    if (kind->activation != nullptr) return kind->activation(specs[j]);
+    if (!kind->transparent_for_init) break;
+  }
+  return v1::ACTIVATION_UNSPECIFIED;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Sequential>> MakeSequential(
+    const google::protobuf::RepeatedPtrField<v1::LayerSpec>& specs,
+    const Shape& input_shape) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  layers.reserve(specs.size());
+  Shape shape = input_shape;
+  for (int i = 0; i < specs.size(); ++i) {
+    absl::StatusOr<std::unique_ptr<Layer>> layer =
+        MakeLayer(specs[i], shape, NextActivation(specs, i));
+    if (!layer.ok()) {
+      return absl::Status(layer.status().code(),
+                          absl::StrCat("layers[", i, "]: ", layer.status().message()));
+    }
+    shape = (*layer)->output_shape();
+    layers.push_back(*std::move(layer));
+  }
+  return std::make_unique<Sequential>(input_shape, std::move(layers));
+}
+
+absl::StatusOr<std::unique_ptr<Sequential>> MakeSequential(
+    const google::protobuf::RepeatedPtrField<v1::LayerSpec>& specs, int input_dim) {
+  return MakeSequential(specs, Shape::Flat(input_dim));
+}
+
+Sequential::Sequential(Shape input_shape, std::vector<std::unique_ptr<Layer>> layers)
+    : Layer(input_shape, layers.empty() ? input_shape : layers.back()->output_shape()),
       layers_(std::move(layers)),
       outputs_(layers_.size()),
       dinputs_(layers_.size()),

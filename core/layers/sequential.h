@@ -3,6 +3,7 @@
 #define TRAINYARD_CORE_LAYERS_SEQUENTIAL_H_
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,9 +19,11 @@ namespace trainyard {
 // consecutive slices of the parameter, gradient and state buffers, in order.
 class Sequential final : public Layer {
  public:
-  // REQUIRES: layers chain (each input_dim is the previous output_dim, the
-  // first is input_dim).
-  Sequential(int input_dim, std::vector<std::unique_ptr<Layer>> layers);
+  // REQUIRES: layers chain (each input shape is the previous output shape,
+  // the first is input_shape).
+  Sequential(Shape input_shape, std::vector<std::unique_ptr<Layer>> layers);
+  Sequential(int input_dim, std::vector<std::unique_ptr<Layer>> layers)
+      : Sequential(Shape::Flat(input_dim), std::move(layers)) {}
 
   std::string kind() const override { return "sequential"; }
   int64_t num_params() const override { return num_params_; }
@@ -57,10 +60,15 @@ class Sequential final : public Layer {
   int64_t num_state_ = 0;
 };
 
-// Builds the layers of `specs`, taking `input_dim` features. A dense layer's
-// default initialiser follows the first activation after it in the same list,
-// looking past batch norm, layer norm and dropout.
+// Builds the layers of `specs` through the layer registry, taking samples of
+// `input_shape`. A dense layer's default initialiser follows the first
+// activation after it in the same list, looking past the kinds the registry
+// marks transparent_for_init (batch norm, layer norm, dropout).
 // REQUIRES: the specs passed ValidateModelSpec.
+absl::StatusOr<std::unique_ptr<Sequential>> MakeSequential(
+    const google::protobuf::RepeatedPtrField<v1::LayerSpec>& specs,
+    const Shape& input_shape);
+// The same for a flat input of `input_dim` features.
 absl::StatusOr<std::unique_ptr<Sequential>> MakeSequential(
     const google::protobuf::RepeatedPtrField<v1::LayerSpec>& specs,
     int input_dim);
