@@ -21,8 +21,9 @@ using trainyard::testing::FromJson;
 
 // A real checkpoint after two epochs of a small classifier (so it has a
 // history and validates on load).
-v1::Checkpoint TrainedCheckpoint() {
-  v1::ModelSpec spec = FromJson<v1::ModelSpec>(R"({"inputDim": 3,
+v1::Checkpoint TrainedCheckpoint(
+    const std::string& input = R"("inputDim": 3)") {
+  v1::ModelSpec spec = FromJson<v1::ModelSpec>("{" + input + R"(,
     "layers": [{"dense": {"units": 4}}, {"activation": {"kind": "RELU"}},
                {"dense": {"units": 3}}]})");
   v1::TrainingConfig config = FromJson<v1::TrainingConfig>(R"({
@@ -120,6 +121,25 @@ TEST_F(CheckpointRecorderTest, SavedAndImportedCheckpointsGetTheSameFacts) {
   EXPECT_EQ(recorder_->Import(*sha)->id(), *sha);
   // And importing a job's own checkpoint keeps the job's row.
   EXPECT_EQ(recorder_->Import(saved->id())->reason(), v1::PERIODIC);
+}
+
+// The row's model facts come from the model's analysis, not its input_dim
+// field: a model given only an input shape has C*H*W features.
+TEST_F(CheckpointRecorderTest, InputShapeModelsReportTheirFlattenedWidth) {
+  const v1::Checkpoint ckpt =
+      TrainedCheckpoint(R"("inputShape": {"channels": 3, "height": 1, "width": 1})");
+  ASSERT_EQ(ckpt.model().input_dim(), 0);
+  absl::StatusOr<v1::CheckpointInfo> saved = recorder_->Save(job_id_, ckpt, v1::FINAL);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->num_features(), 3);
+  EXPECT_EQ(saved->num_outputs(), 3);
+  v1::Checkpoint copy = ckpt;
+  copy.set_dataset_sha256(std::string(64, 'e'));
+  absl::StatusOr<std::string> sha = blobs_->Put(*EncodeCheckpoint(copy));
+  ASSERT_TRUE(sha.ok());
+  absl::StatusOr<v1::CheckpointInfo> imported = recorder_->Import(*sha);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->num_features(), 3);
 }
 
 TEST_F(CheckpointRecorderTest, ImportChecksTheFileAndLoadNamesTheField) {
