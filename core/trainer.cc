@@ -406,16 +406,7 @@ absl::StatusOr<RunOutcome> Trainer::Run(TrainingObserver* observer,
                 st.model->state());
     }
 
-    EpochMetrics em;
-    em.epoch = epoch;
-    em.step = st.step;
-    em.train_loss = summary.train_loss();
-    em.train_accuracy = summary.train_accuracy();
-    em.val_loss = summary.val_loss();
-    em.val_accuracy = summary.val_accuracy();
-    em.samples_per_second = summary.samples_per_second();
-    em.epoch_seconds = seconds;
-    observer->OnEpoch(em);
+    observer->OnEpoch(summary);
     if (stop_early) return RunOutcome::kEarlyStopped;
     if (cfg.checkpoint_every_epochs() > 0 && epoch < cfg.epochs() &&
         epoch % cfg.checkpoint_every_epochs() == 0) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "core/dataset.h"
 #include "core/model.h"
+#include "core/training_observer.h"
 #include "trainyard/v1/checkpoint.pb.h"
 #include "trainyard/v1/model.pb.h"
 #include "trainyard/v1/training.pb.h"
@@ -21,35 +22,6 @@ namespace trainyard {
 // Options of the trainer that are not part of the model or training config.
 struct TrainerOptions {
   int threads = 1;  // this trainer's thread budget (>= 1)
-};
-
-struct StepMetrics {
-  int64_t step = 0;         // global optimiser step, 1-based after the update
-  int epoch = 0;            // 1-based epoch the step belongs to
-  double loss = 0;          // mean loss of the mini-batch
-  double learning_rate = 0; // rate used for this step
-  double grad_norm = 0;     // global L2 norm before clipping
-};
-
-struct EpochMetrics {
-  int epoch = 0;                 // 1-based
-  int64_t step = 0;              // global step at the end of the epoch
-  double train_loss = 0;         // mean over the epoch's batches (weighted by size)
-  double train_accuracy = -1;    // -1 when the loss has no accuracy
-  double val_loss = -1;          // -1 when there is no validation data
-  double val_accuracy = -1;
-  double samples_per_second = 0;
-  double epoch_seconds = 0;
-};
-
-// Receives progress. Called on the training thread; must be quick.
-class TrainingObserver {
- public:
-  virtual ~TrainingObserver() = default;
-  virtual void OnStep(const StepMetrics&) {}
-  virtual void OnEpoch(const EpochMetrics&) {}
-  // A checkpoint is due (every checkpoint_every_epochs). The default ignores it.
-  virtual void OnCheckpoint(const v1::Checkpoint&) {}
 };
 
 // Stop requests from other threads, checked at every step boundary.
