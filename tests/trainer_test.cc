@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/specs.h"
+#include "tests/testing/trainer_state.h"
 
 namespace trainyard {
 namespace {
@@ -17,6 +18,8 @@ namespace {
 using ::testing::HasSubstr;
 using testing::BlobsDataset;
 using testing::FromJson;
+using testing::LayerState;
+using testing::Params;
 
 // A model touching every stateful piece: batch norm (running stats), dropout
 // (RNG), Adam (moments), a cosine schedule with warm-up.
@@ -35,13 +38,6 @@ v1::TrainingConfig AdamConfig(int epochs) {
     "batchSize": 16, "seed": 11, "validationFraction": 0.2, "logEverySteps": 1})");
   c.set_epochs(epochs);
   return c;
-}
-
-std::vector<Scalar> Params(const Trainer& t) {
-  return {t.model().params(), t.model().params() + t.model().num_params()};
-}
-std::vector<Scalar> LayerState(const Trainer& t) {
-  return {t.model().state(), t.model().state() + t.model().num_state()};
 }
 
 std::unique_ptr<Trainer> MustCreate(const v1::ModelSpec& spec,
