@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   }
   struct Timer : trainyard::TrainingObserver {
     double seconds = 0;
-    void OnEpoch(const trainyard::EpochMetrics& m) override { seconds += m.epoch_seconds; }
+    void OnEpoch(const trainyard::v1::EpochSummary& m) override { seconds += m.epoch_seconds(); }
   } timer;
   auto outcome = (*trainer)->Run(&timer, nullptr);
   if (!outcome.ok()) {

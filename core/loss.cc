@@ -64,22 +64,77 @@ bool SingleRowPair(const Matrix& outputs, const Matrix& targets) {
   return outputs.rows() == 1 && SameShape(outputs, targets);
 }
 
-void FillNaN(Matrix* grad, const Matrix& outputs) {
+// The answer to a batch the loss cannot score: NaN loss, NaN gradient.
+double Refuse(const Matrix& outputs, Matrix* grad) {
   if (grad != nullptr) {
     grad->resize(outputs.rows(), outputs.cols());
     grad->setConstant(std::numeric_limits<Scalar>::quiet_NaN());
   }
+  return kNaN;
 }
 
-// L = sum (y - t)^2 / (K B);  dL/dy = 2 (y - t) / (K B).
+// The skeleton of every loss that is a mean of per-element terms: targets of
+// the outputs' shape (one row for kSign), L = sum_i l(s_i, t_i) / n summed in
+// double with n = K B (for kSign K = 1, so the mean over the batch), and the
+// gradient written in one vectorised pass. A Formula states only its own
+// part, as whole-array Eigen expressions over s = outputs and t = targets:
+//
+//   static constexpr TargetKind kTargets;
+//   static constexpr bool kUsesWork;        // false:
+//   auto Terms(s, t) const;                 //   l_i, (K, B)
+//   auto Gradient(s, t, double n) const;    //   dL/ds_i, (K, B)
+//
+// A Formula that reuses one (K, B) intermediate in both (BCE's exp(-|s|))
+// sets kUsesWork, declares `static auto Work(s)`, and takes the intermediate
+// as a third argument w of Terms and Gradient; the skeleton keeps w in grad
+// itself (or in scratch when only the value is asked for), so it is computed
+// once and the gradient overwrites it in place.
+template <typename Formula>
+class ElementwiseLoss final : public Loss {
+ public:
+  explicit ElementwiseLoss(Formula formula = Formula()) : f_(formula) {}
+  TargetKind target_kind() const override { return Formula::kTargets; }
+  double Compute(const Matrix& outputs, const Matrix& targets,
+                 Matrix* grad) const override {
+    const bool fits = Formula::kTargets == TargetKind::kSign
+                          ? SingleRowPair(outputs, targets)
+                          : SameShape(outputs, targets);
+    if (!fits || outputs.size() == 0) return Refuse(outputs, grad);
+    const double n = static_cast<double>(outputs.size());
+    const auto s = outputs.array();
+    const auto t = targets.array();
+    if constexpr (Formula::kUsesWork) {
+      Matrix& work = WorkFor(grad, outputs.rows(), outputs.cols());
+      work.array() = Formula::Work(s);
+      const double loss =
+          f_.Terms(s, t, work.array()).template cast<double>().sum() / n;
+      if (grad != nullptr) grad->array() = f_.Gradient(s, t, grad->array(), n);
+      return loss;
+    } else {
+      const double loss = f_.Terms(s, t).template cast<double>().sum() / n;
+      if (grad != nullptr) {
+        grad->resize(outputs.rows(), outputs.cols());
+        grad->array() = f_.Gradient(s, t, n);
+      }
+      return loss;
+    }
+  }
+
+ private:
+  Formula f_;
+};
+
+// L = sum (y - t)^2 / (K B);  dL/dy = 2 (y - t) / (K B). Not an
+// ElementwiseLoss: its sum of squares is the Scalar-precision squaredNorm of
+// the difference kept in grad (then scaled in place), not a double sum of
+// terms, and every MSE result depends on that rounding.
 class MseLoss final : public Loss {
  public:
   TargetKind target_kind() const override { return TargetKind::kRegression; }
   double Compute(const Matrix& outputs, const Matrix& targets,
                  Matrix* grad) const override {
     if (!SameShape(outputs, targets) || outputs.size() == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
+      return Refuse(outputs, grad);
     }
     const double n = static_cast<double>(outputs.size());
     if (grad == nullptr) return (outputs - targets).squaredNorm() / n;
@@ -102,8 +157,7 @@ class SoftmaxCrossEntropyLoss final : public Loss {
                  Matrix* grad) const override {
     const Eigen::Index k = outputs.rows(), b = outputs.cols();
     if (targets.rows() != 1 || targets.cols() != b || k == 0 || b == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
+      return Refuse(outputs, grad);
     }
     RowArray& max = ScratchRow(0, b);   // (1, B)
     RowArray& sum = ScratchRow(1, b);   // (1, B)
@@ -122,8 +176,7 @@ class SoftmaxCrossEntropyLoss final : public Loss {
       const Scalar label = targets(0, j);
       if (!(label >= 0 && label < static_cast<Scalar>(k)) ||
           label != std::floor(label)) {
-        FillNaN(grad, outputs);
-        return kNaN;
+        return Refuse(outputs, grad);
       }
       const auto c = static_cast<Eigen::Index>(label);
       total += std::log(static_cast<double>(sum(j))) +
@@ -142,62 +195,48 @@ class SoftmaxCrossEntropyLoss final : public Loss {
 };
 
 // Per element: l = max(s, 0) - s t + log1p(exp(-|s|)) (softplus form, finite
-// for any s); dl/ds = sigmoid(s) - t with sigmoid from e = exp(-|s|):
-// 1/(1+e) for s >= 0, e/(1+e) below, so neither branch overflows. Mean over
+// for any s); dl/ds = sigmoid(s) - t with sigmoid from w = exp(-|s|):
+// 1/(1+w) for s >= 0, w/(1+w) below, so neither branch overflows. Mean over
 // K B elements, like BCEWithLogitsLoss(reduction='mean').
-class BceWithLogitsLoss final : public Loss {
- public:
-  TargetKind target_kind() const override { return TargetKind::kBinary; }
-  double Compute(const Matrix& outputs, const Matrix& targets,
-                 Matrix* grad) const override {
-    if (!SameShape(outputs, targets) || outputs.size() == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
-    }
-    const double n = static_cast<double>(outputs.size());
-    const auto s = outputs.array();
-    const auto t = targets.array();
-    Matrix& work = WorkFor(grad, outputs.rows(), outputs.cols());
-    work.array() = (-s.abs()).exp();  // e, (K, B)
-    const double loss =
-        (s.max(Scalar(0)) - s * t + work.array().log1p()).template cast<double>().sum() / n;
-    if (grad != nullptr) {
-      const Scalar inv_n = static_cast<Scalar>(1.0 / n);
-      grad->array() =
-          ((s >= Scalar(0)).select(Scalar(1), grad->array()) / (Scalar(1) + grad->array()) - t) *
-          inv_n;
-    }
-    return loss;
+struct BceWithLogits {
+  static constexpr TargetKind kTargets = TargetKind::kBinary;
+  static constexpr bool kUsesWork = true;
+  template <typename S>
+  static auto Work(const S& s) {
+    return (-s.abs()).exp();
+  }
+  template <typename S, typename T, typename W>
+  auto Terms(const S& s, const T& t, const W& w) const {
+    return s.max(Scalar(0)) - s * t + w.log1p();
+  }
+  template <typename S, typename T, typename W>
+  auto Gradient(const S& s, const T& t, const W& w, double n) const {
+    const Scalar inv_n = static_cast<Scalar>(1.0 / n);
+    return ((s >= Scalar(0)).select(Scalar(1), w) / (Scalar(1) + w) - t) * inv_n;
   }
 };
 
 // PyTorch HuberLoss(delta): per element d = y - t, 0.5 d^2 for |d| < delta,
 // delta (|d| - delta/2) beyond. With c = clamp(d, -delta, delta) both pieces
 // are |c| (|d| - |c|/2), and dl/dd = c, so there is no branch. Mean over K B.
-class HuberLoss final : public Loss {
- public:
-  explicit HuberLoss(Scalar delta) : delta_(delta) {}
-  TargetKind target_kind() const override { return TargetKind::kRegression; }
-  double Compute(const Matrix& outputs, const Matrix& targets,
-                 Matrix* grad) const override {
-    if (!SameShape(outputs, targets) || outputs.size() == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
-    }
-    const double n = static_cast<double>(outputs.size());
-    const auto d = outputs.array() - targets.array();
-    const auto c = d.max(-delta_).min(delta_);
-    const double loss =
-        (c.abs() * (d.abs() - Scalar(0.5) * c.abs())).template cast<double>().sum() / n;
-    if (grad != nullptr) {
-      grad->resize(outputs.rows(), outputs.cols());
-      grad->array() = c * static_cast<Scalar>(1.0 / n);
-    }
-    return loss;
+struct Huber {
+  static constexpr TargetKind kTargets = TargetKind::kRegression;
+  static constexpr bool kUsesWork = false;
+  Scalar delta;
+  template <typename D>
+  auto Clamp(const D& d) const {
+    return d.max(-delta).min(delta);
   }
-
- private:
-  Scalar delta_;
+  template <typename S, typename T>
+  auto Terms(const S& y, const T& t) const {
+    const auto d = y - t;
+    const auto c = Clamp(d);
+    return c.abs() * (d.abs() - Scalar(0.5) * c.abs());
+  }
+  template <typename S, typename T>
+  auto Gradient(const S& y, const T& t, double n) const {
+    return Clamp(y - t) * static_cast<Scalar>(1.0 / n);
+  }
 };
 
 // L = mean_b max(0, -y s) with labels y = +-1 and the raw score s.
@@ -210,48 +249,31 @@ class HuberLoss final : public Loss {
 //     w <- w - lr (sign(s) - y)/2 x = w + (lr/2) (y - f(x)) x,  f(x) = sign(w.x),
 // exactly the lecture's perceptron rule w += eta (y - f(x)) x with eta = lr/2
 // (tested in loss_gradcheck_f64_test).
-class PerceptronLoss final : public Loss {
- public:
-  TargetKind target_kind() const override { return TargetKind::kSign; }
-  double Compute(const Matrix& outputs, const Matrix& targets,
-                 Matrix* grad) const override {
-    if (!SingleRowPair(outputs, targets) || outputs.size() == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
-    }
-    const double b = static_cast<double>(outputs.cols());
-    const auto s = outputs.array();
-    const auto y = targets.array();
-    const double loss = (-(y * s)).max(Scalar(0)).template cast<double>().sum() / b;
-    if (grad != nullptr) {
-      grad->resize(1, outputs.cols());
-      grad->array() = (s.sign() - y) * static_cast<Scalar>(0.5 / b);
-    }
-    return loss;
+struct Perceptron {
+  static constexpr TargetKind kTargets = TargetKind::kSign;
+  static constexpr bool kUsesWork = false;
+  template <typename S, typename T>
+  auto Terms(const S& s, const T& y) const {
+    return (-(y * s)).max(Scalar(0));
+  }
+  template <typename S, typename T>
+  auto Gradient(const S& s, const T& y, double b) const {
+    return (s.sign() - y) * static_cast<Scalar>(0.5 / b);
   }
 };
 
 // L = mean_b max(0, 1 - y s); dL/ds = -y/B where y s < 1, else 0 (0 at the
 // kink y s = 1, like PyTorch's ReLU).
-class HingeLoss final : public Loss {
- public:
-  TargetKind target_kind() const override { return TargetKind::kSign; }
-  double Compute(const Matrix& outputs, const Matrix& targets,
-                 Matrix* grad) const override {
-    if (!SingleRowPair(outputs, targets) || outputs.size() == 0) {
-      FillNaN(grad, outputs);
-      return kNaN;
-    }
-    const double b = static_cast<double>(outputs.cols());
-    const auto s = outputs.array();
-    const auto y = targets.array();
-    const double loss =
-        (Scalar(1) - y * s).max(Scalar(0)).template cast<double>().sum() / b;
-    if (grad != nullptr) {
-      grad->resize(1, outputs.cols());
-      grad->array() = (y * s < Scalar(1)).select(y * static_cast<Scalar>(-1.0 / b), Scalar(0));
-    }
-    return loss;
+struct Hinge {
+  static constexpr TargetKind kTargets = TargetKind::kSign;
+  static constexpr bool kUsesWork = false;
+  template <typename S, typename T>
+  auto Terms(const S& s, const T& y) const {
+    return (Scalar(1) - y * s).max(Scalar(0));
+  }
+  template <typename S, typename T>
+  auto Gradient(const S& s, const T& y, double b) const {
+    return (y * s < Scalar(1)).select(y * static_cast<Scalar>(-1.0 / b), Scalar(0));
   }
 };
 
@@ -264,19 +286,19 @@ absl::StatusOr<std::unique_ptr<Loss>> Loss::Create(const v1::LossSpec& spec) {
     case v1::SOFTMAX_CROSS_ENTROPY:
       return std::make_unique<SoftmaxCrossEntropyLoss>();
     case v1::BCE_WITH_LOGITS:
-      return std::make_unique<BceWithLogitsLoss>();
+      return std::make_unique<ElementwiseLoss<BceWithLogits>>();
     case v1::HUBER: {
       const float delta = spec.has_huber_delta() ? spec.huber_delta() : 1.0f;
       if (!(std::isfinite(delta) && delta > 0)) {
         return absl::InvalidArgumentError(
             absl::StrCat("loss.huber_delta must be > 0 and finite, got ", delta));
       }
-      return std::make_unique<HuberLoss>(static_cast<Scalar>(delta));
+      return std::make_unique<ElementwiseLoss<Huber>>(Huber{static_cast<Scalar>(delta)});
     }
     case v1::PERCEPTRON:
-      return std::make_unique<PerceptronLoss>();
+      return std::make_unique<ElementwiseLoss<Perceptron>>();
     case v1::HINGE:
-      return std::make_unique<HingeLoss>();
+      return std::make_unique<ElementwiseLoss<Hinge>>();
     default:
       break;
   }

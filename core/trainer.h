@@ -1,6 +1,20 @@
 // The training loop: seeded shuffled mini-batches over epochs, validation,
 // early stopping, NaN/Inf detection, cancellation and pause, and exact
 // checkpoint/resume. One Trainer is one job; it runs on its own thread budget.
+//
+// Run is a loop over RunEpoch, which is a loop over Step; a driver that needs
+// its own loop (a data-parallel rank, a diagnostics harness) calls them
+// directly and gets bit-identically what Run gives:
+//
+//   while (!t->finished()) {
+//     while (t->steps_left_in_epoch() > 0) {
+//       absl::StatusOr<StepMetrics> m = t->Step(observer);   // one mini-batch
+//       if (!m.ok()) return m.status();
+//     }
+//     absl::StatusOr<RunOutcome> end = t->RunEpoch(observer, nullptr);  // epoch end
+//     if (!end.ok()) return end.status();
+//     if (*end == RunOutcome::kEarlyStopped) break;
+//   }
 #ifndef TRAINYARD_CORE_TRAINER_H_
 #define TRAINYARD_CORE_TRAINER_H_
 
@@ -10,8 +24,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/clock.h"
 #include "core/dataset.h"
+#include "core/gradient_reducer.h"
 #include "core/model.h"
+#include "core/training_observer.h"
 #include "core/training_plan.h"
 #include "trainyard/v1/checkpoint.pb.h"
 #include "trainyard/v1/model.pb.h"
@@ -22,35 +39,13 @@ namespace trainyard {
 // Options of the trainer that are not part of the model or training config.
 struct TrainerOptions {
   int threads = 1;  // this trainer's thread budget (>= 1)
-};
-
-struct StepMetrics {
-  int64_t step = 0;         // global optimiser step, 1-based after the update
-  int epoch = 0;            // 1-based epoch the step belongs to
-  double loss = 0;          // mean loss of the mini-batch
-  double learning_rate = 0; // rate used for this step
-  double grad_norm = 0;     // global L2 norm before clipping
-};
-
-struct EpochMetrics {
-  int epoch = 0;                 // 1-based
-  int64_t step = 0;              // global step at the end of the epoch
-  double train_loss = 0;         // mean over the epoch's batches (weighted by size)
-  double train_accuracy = -1;    // -1 when the loss has no accuracy
-  double val_loss = -1;          // -1 when there is no validation data
-  double val_accuracy = -1;
-  double samples_per_second = 0;
-  double epoch_seconds = 0;
-};
-
-// Receives progress. Called on the training thread; must be quick.
-class TrainingObserver {
- public:
-  virtual ~TrainingObserver() = default;
-  virtual void OnStep(const StepMetrics&) {}
-  virtual void OnEpoch(const EpochMetrics&) {}
-  // A checkpoint is due (every checkpoint_every_epochs). The default ignores it.
-  virtual void OnCheckpoint(const v1::Checkpoint&) {}
+  // Combines the gradient between backward and the optimiser (the future
+  // all-reduce of a data-parallel run). Null: the gradient is used as it is.
+  // Not owned; must outlive the Trainer.
+  GradientReducer* gradient_reducer = nullptr;
+  // Times the epochs (EpochSummary.epoch_seconds, samples_per_second). Null:
+  // Clock::Steady(). Not owned; must outlive the Trainer.
+  const Clock* clock = nullptr;
 };
 
 // Stop requests from other threads, checked at every step boundary.
@@ -111,10 +106,48 @@ class Trainer {
   absl::Status InitializeFrom(const v1::Checkpoint& checkpoint);
 
   // Trains until the configured epochs are done, early stopping, or a stop
-  // request. Errors: loss or gradients becoming NaN/Inf (FAILED_PRECONDITION
-  // "loss became NaN at epoch 3, step 1412").
+  // request: RunEpoch until finished() or an outcome other than kCompleted.
+  // Errors: loss or gradients becoming NaN/Inf (FAILED_PRECONDITION
+  // "loss became NaN at epoch 3, step 1412"); the gradient reducer's error.
+  // observer and stop may be null.
   absl::StatusOr<RunOutcome> Run(TrainingObserver* observer,
                                  const StopToken* stop);
+
+  // The rest of the current epoch, one Step at a time with `stop` checked
+  // before every step, then the epoch's end: validation, early stopping, the
+  // history entry, observer->OnEpoch and, every checkpoint_every_epochs
+  // (except after the last epoch or an early stop), observer->OnCheckpoint.
+  // Returns
+  //   kCompleted:    the epoch ended; more remain unless finished().
+  //   kEarlyStopped: the epoch ended and early stopping ends the training
+  //                  (the best weights restored when restore_best). Run stops.
+  //   kPaused, kCancelled: a request was seen before a step; the trainer is
+  //                  at that step boundary (MakeCheckpoint resumes from it).
+  // When all of the epoch's steps were already taken by Step it does only the
+  // epoch's end. Errors as Run; after an error the trainer must not be used
+  // again (the failing step was partly applied).
+  // REQUIRES: !finished() (else FAILED_PRECONDITION). observer and stop may be
+  // null.
+  absl::StatusOr<RunOutcome> RunEpoch(TrainingObserver* observer,
+                                      const StopToken* stop);
+
+  // One mini-batch of the current epoch: gather and preprocess it, forward,
+  // loss, backward, the gradient reducer, gradient-norm clipping, the
+  // learning-rate schedule, the optimiser step, and the step and epoch
+  // counters; observer->OnStep every log_every_steps steps. The first step of
+  // an epoch (since the trainer was built or last stopped) starts the epoch's
+  // visiting order and its clock. Never ends the epoch: once
+  // steps_left_in_epoch() is 0, RunEpoch does. Returns the step's metrics.
+  // Errors as Run; after an error the trainer must not be used again.
+  // REQUIRES: !finished() && steps_left_in_epoch() > 0 (else
+  // FAILED_PRECONDITION). observer may be null.
+  absl::StatusOr<StepMetrics> Step(TrainingObserver* observer);
+
+  // Every configured epoch has ended.
+  bool finished() const;
+  // Mini-batches of the current epoch not yet stepped (0 when the epoch only
+  // waits for its end in RunEpoch).
+  int64_t steps_left_in_epoch() const;
 
   // The whole training state, ready to be written (core/checkpoint.h).
   v1::Checkpoint MakeCheckpoint() const;
@@ -126,6 +159,8 @@ class Trainer {
  private:
   struct State;
   explicit Trainer(std::unique_ptr<State> state);
+  void BeginEpochIfNeeded();
+  absl::StatusOr<RunOutcome> EndEpoch(TrainingObserver& observer);
   std::unique_ptr<State> s_;
 };
 

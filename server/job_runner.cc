@@ -18,19 +18,6 @@
 namespace trainyard::server {
 namespace {
 
-v1::EpochSummary ToSummary(const EpochMetrics& m) {
-  v1::EpochSummary s;
-  s.set_epoch(m.epoch);
-  s.set_step(m.step);
-  s.set_train_loss(m.train_loss);
-  s.set_train_accuracy(m.train_accuracy);
-  s.set_val_loss(m.val_loss);
-  s.set_val_accuracy(m.val_accuracy);
-  s.set_samples_per_second(m.samples_per_second);
-  s.set_epoch_seconds(m.epoch_seconds);
-  return s;
-}
-
 void SetProgress(v1::Job& job, int epoch, int64_t step) {
   v1::JobProgress* p = job.mutable_progress();
   p->set_epoch(epoch);
@@ -60,8 +47,7 @@ class JobRunner::Observer final : public TrainingObserver {
     (void)d_.events->AppendStepPoint(job_id_, point);
   }
 
-  void OnEpoch(const EpochMetrics& m) override {
-    const v1::EpochSummary summary = ToSummary(m);
+  void OnEpoch(const v1::EpochSummary& summary) override {
     v1::JobEvent event;
     *event.mutable_epoch_metrics() = summary;
     LogJobError(job_id_, "epoch metrics not logged",
@@ -71,7 +57,7 @@ class JobRunner::Observer final : public TrainingObserver {
                     ->Update(
                         job_id_,
                         [&](v1::Job& job) {
-                          SetProgress(job, m.epoch, m.step);
+                          SetProgress(job, summary.epoch(), summary.step());
                           *job.mutable_latest_metrics() = summary;
                           return absl::OkStatus();
                         },

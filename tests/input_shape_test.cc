@@ -232,8 +232,8 @@ TEST(InputShapeTest, ImageInputTrainsLikeTheFlatInput) {
   EXPECT_EQ(std::vector<Scalar>(ma.params(), ma.params() + ma.num_params()),
             std::vector<Scalar>(mb.params(), mb.params() + mb.num_params()));
   // And the trained models, through their checkpoints, predict alike.
-  absl::StatusOr<v1::Checkpoint> ca = DecodeCheckpoint(EncodeCheckpoint((*a)->MakeCheckpoint()));
-  absl::StatusOr<v1::Checkpoint> cb = DecodeCheckpoint(EncodeCheckpoint((*b)->MakeCheckpoint()));
+  absl::StatusOr<v1::Checkpoint> ca = DecodeCheckpoint(EncodeCheckpoint((*a)->MakeCheckpoint()).value());
+  absl::StatusOr<v1::Checkpoint> cb = DecodeCheckpoint(EncodeCheckpoint((*b)->MakeCheckpoint()).value());
   ASSERT_TRUE(ca.ok()) << ca.status();
   ASSERT_TRUE(cb.ok()) << cb.status();
   EXPECT_TRUE(ca->model().has_input_shape());

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/specs.h"
+#include "tests/testing/trainer_state.h"
 
 namespace trainyard {
 namespace {
@@ -17,6 +18,8 @@ namespace {
 using ::testing::HasSubstr;
 using testing::BlobsDataset;
 using testing::FromJson;
+using testing::LayerState;
+using testing::Params;
 
 // A model touching every stateful piece: batch norm (running stats), dropout
 // (RNG), Adam (moments), a cosine schedule with warm-up.
@@ -37,13 +40,6 @@ v1::TrainingConfig AdamConfig(int epochs) {
   return c;
 }
 
-std::vector<Scalar> Params(const Trainer& t) {
-  return {t.model().params(), t.model().params() + t.model().num_params()};
-}
-std::vector<Scalar> LayerState(const Trainer& t) {
-  return {t.model().state(), t.model().state() + t.model().num_state()};
-}
-
 std::unique_ptr<Trainer> MustCreate(const v1::ModelSpec& spec,
                                     const v1::TrainingConfig& config,
                                     std::shared_ptr<const Dataset> data,
@@ -58,15 +54,15 @@ TEST(TrainerTest, LearnsBlobs) {
   auto data = BlobsDataset(300, 5, 1);
   auto t = MustCreate(BnDropoutModel(5), AdamConfig(8), data);
   struct Last : TrainingObserver {
-    EpochMetrics last;
+    v1::EpochSummary last;
     int epochs = 0;
-    void OnEpoch(const EpochMetrics& m) override { last = m, ++epochs; }
+    void OnEpoch(const v1::EpochSummary& m) override { last = m, ++epochs; }
   } obs;
   ASSERT_EQ(*t->Run(&obs, nullptr), RunOutcome::kCompleted);
   EXPECT_EQ(obs.epochs, 8);
-  EXPECT_GT(obs.last.val_accuracy, 0.9);
-  EXPECT_GT(obs.last.train_accuracy, 0.85);
-  EXPECT_GT(obs.last.samples_per_second, 0);
+  EXPECT_GT(obs.last.val_accuracy(), 0.9);
+  EXPECT_GT(obs.last.train_accuracy(), 0.85);
+  EXPECT_GT(obs.last.samples_per_second(), 0);
   EXPECT_EQ(t->step(), 8 * 15);  // 240 training samples / 16 per batch
 }
 
@@ -102,7 +98,7 @@ TEST(TrainerTest, ResumeAfterEpochIsExact) {
   StopToken stop;
   struct PauseAfterEpoch : TrainingObserver {
     StopToken* stop;
-    void OnEpoch(const EpochMetrics&) override { stop->RequestPause(); }
+    void OnEpoch(const v1::EpochSummary&) override { stop->RequestPause(); }
   } obs;
   obs.stop = &stop;
   ASSERT_EQ(*first->Run(&obs, &stop), RunOutcome::kPaused);
@@ -140,8 +136,8 @@ TEST(TrainerTest, PauseMidEpochResumesExactly) {
   auto resumed = Trainer::Resume(ckpt, data, nullptr, TrainerOptions{1});
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   struct Last : TrainingObserver {
-    EpochMetrics last;
-    void OnEpoch(const EpochMetrics& m) override { last = m; }
+    v1::EpochSummary last;
+    void OnEpoch(const v1::EpochSummary& m) override { last = m; }
   } obs_resumed, obs_straight;
   ASSERT_TRUE((*resumed)->Run(&obs_resumed, nullptr).ok());
   EXPECT_EQ(Params(**resumed), Params(*straight));
@@ -149,8 +145,8 @@ TEST(TrainerTest, PauseMidEpochResumesExactly) {
   // The interrupted epoch's training loss counts the batches before the pause.
   auto again = MustCreate(BnDropoutModel(5), AdamConfig(2), data);
   ASSERT_TRUE(again->Run(&obs_straight, nullptr).ok());
-  EXPECT_DOUBLE_EQ(obs_resumed.last.train_loss, obs_straight.last.train_loss);
-  EXPECT_DOUBLE_EQ(obs_resumed.last.val_loss, obs_straight.last.val_loss);
+  EXPECT_DOUBLE_EQ(obs_resumed.last.train_loss(), obs_straight.last.train_loss());
+  EXPECT_DOUBLE_EQ(obs_resumed.last.val_loss(), obs_straight.last.val_loss());
 }
 
 TEST(TrainerTest, CancelStopsWithinOneStep) {
@@ -210,7 +206,7 @@ TEST(TrainerTest, EarlyStoppingRestoresBestWeights) {
   struct Record : TrainingObserver {
     const Trainer* t;
     std::vector<std::vector<Scalar>>* params;
-    void OnEpoch(const EpochMetrics&) override { params->push_back(Params(*t)); }
+    void OnEpoch(const v1::EpochSummary&) override { params->push_back(Params(*t)); }
   } obs;
   obs.t = t.get();
   obs.params = &after_epoch;
