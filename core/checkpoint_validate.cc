@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
+#include "core/sha256.h"
 #include "core/validate.h"
 
 namespace trainyard {
@@ -66,14 +67,6 @@ int64_t CountLayerState(const google::protobuf::RepeatedPtrField<v1::LayerSpec>&
     }
   }
   return state;
-}
-
-bool IsLowerHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 absl::Status ValidateOptimizerState(const v1::Checkpoint& c) {
@@ -228,7 +221,7 @@ absl::Status ValidateCheckpoint(const v1::Checkpoint& c,
   if (s = ValidatePosition(c); !s.ok()) return s;
   if (s = ValidatePreprocessor(c); !s.ok()) return s;
   if (s = ValidateEarlyStoppingAndHistory(c); !s.ok()) return s;
-  if (!c.dataset_sha256().empty() && !IsLowerHex64(c.dataset_sha256())) {
+  if (!c.dataset_sha256().empty() && !IsSha256Hex(c.dataset_sha256())) {
     return Invalid("dataset_sha256 must be empty or 64 lowercase hex digits");
   }
   return absl::OkStatus();
