@@ -1,17 +1,22 @@
-// The blob store over a failing file system (tests/testing/fault_env.h): a
-// full disk, a failed fsync and a crash at every step of a Put must each
-// leave either the complete blob under its name or nothing, and no temp file
-// once the writer is gone or the store is reopened.
+// The stores over a failing file system (tests/testing/fault_env.h).
+// Blob store: a full disk, a failed fsync and a crash at every step of a Put
+// each leave either the complete blob under its name or nothing, and no temp
+// file once the writer is gone or the store is reopened. SQLite metadata
+// store (through server/sqlite_vfs.h): a full disk or failed fsync fails the
+// write with the right code, leaves the old state readable, and the store
+// works again once the fault clears.
 #include <stdlib.h>
 
 #include <cerrno>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/blob_store.h"
+#include "server/sqlite_metadata_store.h"
 #include "tests/testing/fault_env.h"
 
 namespace trainyard::server {
@@ -21,7 +26,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::trainyard::testing::FaultEnv;
 
-class BlobStoreFaultTest : public ::testing::Test {
+class StoreFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = fs::temp_directory_path().string() + "/trainyard_blobfault_XXXXXX";
@@ -33,7 +38,7 @@ class BlobStoreFaultTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(BlobStoreFaultTest, FullDiskDuringUploadNamesTheDiskAndLeavesNothing) {
+TEST_F(StoreFaultTest, FullDiskDuringUploadNamesTheDiskAndLeavesNothing) {
   FaultEnv env;
   auto store = *BlobStore::Open(dir_, &env);
   const std::string data(4096, 'z');
@@ -55,7 +60,7 @@ TEST_F(BlobStoreFaultTest, FullDiskDuringUploadNamesTheDiskAndLeavesNothing) {
   EXPECT_EQ(*store->ReadAll(*sha), data);
 }
 
-TEST_F(BlobStoreFaultTest, SizeLimitIsTellableFromAFullDisk) {
+TEST_F(StoreFaultTest, SizeLimitIsTellableFromAFullDisk) {
   auto store = *BlobStore::Open(dir_);
   auto writer = *store->NewWriter(/*max_bytes=*/4);
   absl::Status limit = writer->Append("12345");
@@ -67,7 +72,7 @@ TEST_F(BlobStoreFaultTest, SizeLimitIsTellableFromAFullDisk) {
   EXPECT_FALSE(IsSizeLimitError(absl::OkStatus()));
 }
 
-TEST_F(BlobStoreFaultTest, FailedFsyncMakesNothingVisible) {
+TEST_F(StoreFaultTest, FailedFsyncMakesNothingVisible) {
   FaultEnv env;
   auto store = *BlobStore::Open(dir_, &env);
   env.FailNth(FileOp::kSync, 1, EIO);
@@ -82,7 +87,7 @@ TEST_F(BlobStoreFaultTest, FailedFsyncMakesNothingVisible) {
   EXPECT_TRUE(TmpIsEmpty());
 }
 
-TEST_F(BlobStoreFaultTest, FailedRenameOrDirectorySyncIsReported) {
+TEST_F(StoreFaultTest, FailedRenameOrDirectorySyncIsReported) {
   FaultEnv env;
   auto store = *BlobStore::Open(dir_, &env);
   env.FailNth(FileOp::kRename, 1, EIO);
@@ -96,7 +101,7 @@ TEST_F(BlobStoreFaultTest, FailedRenameOrDirectorySyncIsReported) {
   EXPECT_TRUE(TmpIsEmpty());
 }
 
-TEST_F(BlobStoreFaultTest, CrashAtEveryStepOfAPutLeavesTheBlobWholeOrAbsent) {
+TEST_F(StoreFaultTest, CrashAtEveryStepOfAPutLeavesTheBlobWholeOrAbsent) {
   const std::string data = "the bytes of a dataset\n" + std::string(10000, 'q');
   const std::string sha = Sha256Hex(data);
   int64_t steps = 0;
@@ -130,6 +135,83 @@ TEST_F(BlobStoreFaultTest, CrashAtEveryStepOfAPutLeavesTheBlobWholeOrAbsent) {
     int files = 0;
     for (const auto& e : fs::recursive_directory_iterator(root)) files += e.is_regular_file();
     EXPECT_LE(files, 1);
+  }
+}
+
+
+// ------------------------------------------------------- metadata store
+
+v1::Job MakeJob(const std::string& id) {
+  v1::Job job;
+  job.set_id(id);
+  job.set_state(v1::QUEUED);
+  job.mutable_create_time()->set_seconds(1000);
+  return job;
+}
+
+std::vector<v1::JobEvent> Events(const std::string& job, int64_t first, int64_t last) {
+  std::vector<v1::JobEvent> events;
+  for (int64_t seq = first; seq <= last; ++seq) {
+    v1::JobEvent e;
+    e.set_job_id(job);
+    e.set_seq(seq);
+    e.mutable_log()->set_text("line " + std::to_string(seq));
+    events.push_back(e);
+  }
+  return events;
+}
+
+std::unique_ptr<MetadataStore> OpenSqlite(const std::string& dir, Env* env) {
+  MetadataStoreOptions options;
+  options.env = env;  // synchronous_full stays on: commits fsync the WAL
+  auto store = OpenSqliteMetadataStore(dir + "/trainyard.db", options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+TEST_F(StoreFaultTest, SqliteFullDiskIsResourceExhaustedAndChangesNothing) {
+  FaultEnv env;
+  auto db = OpenSqlite(dir_, &env);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->InsertJob(MakeJob("job-1")).ok());
+  ASSERT_TRUE(db->AppendEvents("job-1", Events("job-1", 1, 3)).ok());
+
+  env.SetDiskBudget(0);
+  absl::Status insert = db->InsertJob(MakeJob("job-2"));
+  EXPECT_EQ(insert.code(), absl::StatusCode::kResourceExhausted) << insert;
+  EXPECT_THAT(std::string(insert.message()), HasSubstr("database or disk is full"));
+  absl::Status append = db->AppendEvents("job-1", Events("job-1", 4, 40));
+  EXPECT_EQ(append.code(), absl::StatusCode::kResourceExhausted) << append;
+
+  // The old state reads back whole; nothing of the failed writes shows.
+  EXPECT_EQ(db->GetJob("job-2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*db->MaxEventSeq("job-1"), 3);
+  EXPECT_EQ(db->ReadEvents("job-1", 0, 100)->size(), 3u);
+
+  env.Heal();  // space freed: the same writes go through
+  ASSERT_TRUE(db->InsertJob(MakeJob("job-2")).ok());
+  ASSERT_TRUE(db->AppendEvents("job-1", Events("job-1", 4, 40)).ok());
+  db.reset();
+  auto reopened = OpenSqlite(dir_, Env::Default());
+  EXPECT_TRUE(reopened->GetJob("job-2").ok());
+  EXPECT_EQ(*reopened->MaxEventSeq("job-1"), 40);
+}
+
+TEST_F(StoreFaultTest, SqliteFailedWriteOrFsyncIsInternalAndTheStoreRecovers) {
+  FaultEnv env;
+  auto db = OpenSqlite(dir_, &env);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->AppendEvents("job-1", Events("job-1", 1, 2)).ok());
+  int64_t seq = 2;
+  for (FileOp op : {FileOp::kWrite, FileOp::kSync}) {
+    SCOPED_TRACE(FileOpName(op));
+    env.FailNth(op, 1, EIO);
+    absl::Status s = db->AppendEvents("job-1", Events("job-1", seq + 1, seq + 5));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+    EXPECT_EQ(*db->MaxEventSeq("job-1"), seq);  // the failed batch is not visible
+    ASSERT_TRUE(db->AppendEvents("job-1", Events("job-1", seq + 1, seq + 5)).ok());
+    seq += 5;
+    EXPECT_EQ(*db->MaxEventSeq("job-1"), seq);
   }
 }
 
