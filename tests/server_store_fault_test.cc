@@ -215,5 +215,52 @@ TEST_F(StoreFaultTest, SqliteFailedWriteOrFsyncIsInternalAndTheStoreRecovers) {
   }
 }
 
+TEST_F(StoreFaultTest, SqliteCrashAtEveryWriteKeepsEachTransactionWholeOrAbsent) {
+  auto write = [](MetadataStore& db) {
+    absl::Status s = db.InsertJob(MakeJob("job-2"));
+    if (s.ok()) s = db.AppendEvents("job-1", Events("job-1", 4, 40));
+    return s;
+  };
+  auto setup = [](const std::string& dir) {
+    auto db = OpenSqlite(dir, Env::Default());
+    ASSERT_TRUE(db->InsertJob(MakeJob("job-1")).ok());
+    ASSERT_TRUE(db->AppendEvents("job-1", Events("job-1", 1, 3)).ok());
+  };
+  int64_t steps = 0;
+  {
+    const std::string dir = dir_ + "/count";
+    fs::create_directory(dir);
+    setup(dir);
+    FaultEnv counter;
+    auto db = OpenSqlite(dir, &counter);
+    const int64_t before = counter.mutating_ops();
+    ASSERT_TRUE(write(*db).ok());
+    steps = counter.mutating_ops() - before;
+    ASSERT_GE(steps, 4);  // at least a WAL write and fsync per transaction
+  }
+  for (int64_t k = 0; k <= steps; ++k) {
+    SCOPED_TRACE(k);
+    const std::string dir = dir_ + "/crash" + std::to_string(k);
+    fs::create_directory(dir);
+    setup(dir);
+    absl::Status s;
+    {
+      FaultEnv env;
+      auto db = OpenSqlite(dir, &env);
+      env.CrashAfter(k);
+      s = write(*db);
+      EXPECT_EQ(s.ok(), k == steps) << s;
+    }  // closing the "dead" connection can write nothing either
+    auto db = OpenSqlite(dir, Env::Default());  // restart: SQLite recovers the WAL
+    const bool job2 = db->GetJob("job-2").ok();
+    const int64_t max_seq = *db->MaxEventSeq("job-1");
+    EXPECT_TRUE(max_seq == 3 || max_seq == 40) << max_seq;  // a batch is all or nothing
+    EXPECT_EQ(db->ReadEvents("job-1", 0, 100)->size(), static_cast<size_t>(max_seq));
+    if (max_seq == 40) EXPECT_TRUE(job2);  // the transactions commit in order
+    if (s.ok()) EXPECT_EQ(max_seq, 40);
+    EXPECT_TRUE(db->GetJob("job-1").ok());
+  }
+}
+
 }  // namespace
 }  // namespace trainyard::server
