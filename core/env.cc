@@ -140,21 +140,29 @@ class PosixEnv final : public Env {
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return ErrnoToStatus(errno, "cannot open", path);
+    // The size is a hint only: reads go straight into `data` up to it, and
+    // past it (or when it is unknown: pipes, /proc) through a small buffer
+    // until read() says end of file.
     std::string data;
-    // Size hint only: the loop decides the length, so pipes and /proc files
-    // (size 0 or unknown) still read fully.
     struct stat st;
     if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) {
-      data.reserve(static_cast<size_t>(st.st_size));
+      data.resize(static_cast<size_t>(st.st_size));
     }
+    size_t used = 0;
     char buffer[1 << 16];
     for (;;) {
-      ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+      const bool into_data = used < data.size();
+      char* dst = into_data ? data.data() + used : buffer;
+      const size_t room = into_data ? data.size() - used : sizeof(buffer);
+      ssize_t n = ::read(fd.get(), dst, room);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoToStatus(errno, "cannot read", path);
-      if (n == 0) return data;
-      data.append(buffer, static_cast<size_t>(n));
+      if (n == 0) break;
+      if (!into_data) data.append(buffer, static_cast<size_t>(n));
+      used += static_cast<size_t>(n);
     }
+    data.resize(used);  // the file may have shrunk since fstat
+    return data;
   }
 
   absl::StatusOr<int64_t> FileSize(const std::string& path) override {

@@ -109,6 +109,22 @@ TEST_F(EnvTest, PosixEnvRoundTrip) {
   EXPECT_EQ(env->ReadFile(dir_).status().code(), absl::StatusCode::kInvalidArgument);  // EISDIR
 }
 
+TEST_F(EnvTest, ReadFileReadsWholeFilesOfAnySizeAndOfUnknownSize) {
+  Env* env = Env::Default();
+  std::string big;
+  for (int i = 0; i < 300000; ++i) big += static_cast<char>('a' + i % 26);
+  auto file = *env->NewExclusiveFile(dir_ + "/big");
+  ASSERT_TRUE(file->Append(big).ok());
+  ASSERT_TRUE(file->Close().ok());
+  EXPECT_EQ(*env->ReadFile(dir_ + "/big"), big);
+  ASSERT_TRUE((*env->NewExclusiveFile(dir_ + "/empty"))->Close().ok());
+  EXPECT_EQ(*env->ReadFile(dir_ + "/empty"), "");
+  // /proc files report size 0 but have content.
+  auto proc = env->ReadFile("/proc/self/status");
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  EXPECT_THAT(*proc, HasSubstr("Name:"));
+}
+
 TEST_F(EnvTest, FaultEnvFillsTheDiskAtTheBudget) {
   FaultEnv env;
   env.SetDiskBudget(10);
