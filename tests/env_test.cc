@@ -211,7 +211,9 @@ TEST_F(EnvTest, WriteFileAtomicallyCrashAtEveryStepLeavesOldOrNew) {
     EXPECT_EQ(s.ok(), k == steps) << k;
     std::string now = *Env::Default()->ReadFile(path);
     EXPECT_TRUE(now == "old" || now == "new") << k << ": " << now;
-    if (s.ok()) EXPECT_EQ(now, "new");
+    if (s.ok()) {
+      EXPECT_EQ(now, "new");
+    }
     // Only the target and, for a crash before the rename, a temp file.
     ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
     for (const auto& e : fs::directory_iterator(dir_)) {

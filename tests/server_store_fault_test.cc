@@ -128,7 +128,9 @@ TEST_F(StoreFaultTest, CrashAtEveryStepOfAPutLeavesTheBlobWholeOrAbsent) {
     }  // the "dead" process's writer could not clean up after itself
     auto reopened = *BlobStore::Open(root);  // restart over the real disk
     EXPECT_TRUE(fs::is_empty(root + "/tmp"));
-    if (put.ok()) EXPECT_TRUE(reopened->Exists(sha));
+    if (put.ok()) {
+      EXPECT_TRUE(reopened->Exists(sha));
+    }
     if (reopened->Exists(sha)) {
       EXPECT_EQ(*reopened->ReadAll(sha), data);
     }
@@ -256,8 +258,12 @@ TEST_F(StoreFaultTest, SqliteCrashAtEveryWriteKeepsEachTransactionWholeOrAbsent)
     const int64_t max_seq = *db->MaxEventSeq("job-1");
     EXPECT_TRUE(max_seq == 3 || max_seq == 40) << max_seq;  // a batch is all or nothing
     EXPECT_EQ(db->ReadEvents("job-1", 0, 100)->size(), static_cast<size_t>(max_seq));
-    if (max_seq == 40) EXPECT_TRUE(job2);  // the transactions commit in order
-    if (s.ok()) EXPECT_EQ(max_seq, 40);
+    if (max_seq == 40) {
+      EXPECT_TRUE(job2);  // the transactions commit in order
+    }
+    if (s.ok()) {
+      EXPECT_EQ(max_seq, 40);
+    }
     EXPECT_TRUE(db->GetJob("job-1").ok());
   }
 }
