@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
+#include "core/sha256.h"
 #include "core/validate.h"
 
 namespace trainyard {
@@ -39,14 +40,6 @@ absl::Status CheckSize(const Repeated& values, absl::string_view field,
                                 needs, " ", expected));
   }
   return CheckFinite(values, field);
-}
-
-bool IsLowerHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 absl::Status ValidateOptimizerState(const v1::Checkpoint& c) {
@@ -215,7 +208,7 @@ absl::Status ValidateCheckpointFor(const v1::Checkpoint& c,
   if (s = ValidatePosition(c); !s.ok()) return s;
   if (s = ValidatePreprocessor(c); !s.ok()) return s;
   if (s = ValidateEarlyStoppingAndHistory(c); !s.ok()) return s;
-  if (!c.dataset_sha256().empty() && !IsLowerHex64(c.dataset_sha256())) {
+  if (!c.dataset_sha256().empty() && !IsSha256Hex(c.dataset_sha256())) {
     return Invalid("dataset_sha256 must be empty or 64 lowercase hex digits");
   }
   return absl::OkStatus();

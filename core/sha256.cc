@@ -78,4 +78,12 @@ std::string DigestToHex(const Sha256Digest& digest) {
 
 std::string Sha256Hex(std::string_view data) { return DigestToHex(Sha256(data)); }
 
+bool IsLowerHex(std::string_view s, size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace trainyard

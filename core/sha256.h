@@ -27,6 +27,16 @@ std::string Sha256Hex(std::string_view data);
 // 64 lowercase hex digits of `digest`.
 std::string DigestToHex(const Sha256Digest& digest);
 
+// True when `s` is exactly `n` characters of [0-9a-f] (lower case only, so a
+// value has one spelling). The one hex check behind every id: sha256 names,
+// dataset and job ids.
+bool IsLowerHex(std::string_view s, size_t n);
+
+// True for exactly 64 characters of [0-9a-f]: a sha256 as this project writes
+// it. The blob store accepts only such names, so nothing a client sends can
+// become a path.
+inline bool IsSha256Hex(std::string_view s) { return IsLowerHex(s, 64); }
+
 // Incremental hashing: any split of the input into Update calls gives the same
 // digest as Sha256 over the concatenation.
 //

@@ -14,18 +14,26 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/env.h"
 #include "core/sha256.h"
 
 namespace trainyard::server {
 
 class BlobStore;
 
-// True for exactly 64 characters of [0-9a-f]: the only strings the blob store
-// accepts as names, so nothing a client sends can become a path.
-bool IsSha256Hex(std::string_view s);
+// IsSha256Hex (core/sha256.h) names the only strings the blob store accepts.
+using ::trainyard::IsSha256Hex;
+
+// True for the error a BlobWriter returns when the data passes its
+// max_bytes: RESOURCE_EXHAUSTED "data exceeds the limit of N bytes", marked
+// with a status payload. A full disk is RESOURCE_EXHAUSTED too ("No space
+// left on device", from the errno mapping) but without the mark, so callers
+// can tell "your upload is too large" from "the server's disk is full".
+bool IsSizeLimitError(const absl::Status& status);
 
 // Streams one blob to a temp file while hashing it; Commit() names it by its
 // hash. For uploads too big to hold in memory. Destroying an uncommitted
@@ -37,8 +45,9 @@ class BlobWriter {
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
 
-  // RESOURCE_EXHAUSTED once the total would pass max_bytes (the temp file is
-  // then discarded and every later call fails).
+  // RESOURCE_EXHAUSTED once the total would pass max_bytes (IsSizeLimitError)
+  // or the disk is full (the temp file is then discarded and every later
+  // call fails).
   absl::Status Append(std::string_view bytes);
   int64_t size() const { return size_; }
 
@@ -51,16 +60,13 @@ class BlobWriter {
  private:
   friend class BlobStore;
 
-// True for exactly 64 characters of [0-9a-f]: the only strings the blob store
-// accepts as names, so nothing a client sends can become a path.
-bool IsSha256Hex(std::string_view s);
-  BlobWriter(const BlobStore* store, std::string temp_path, int fd,
-             int64_t max_bytes);
+  BlobWriter(const BlobStore* store, std::string temp_path,
+             std::unique_ptr<WritableFile> file, int64_t max_bytes);
   void Discard();
 
   const BlobStore* store_;
-  std::string temp_path_;
-  int fd_;
+  std::string temp_path_;              // empty once committed or discarded
+  std::unique_ptr<WritableFile> file_;  // null once closed
   int64_t max_bytes_;
   int64_t size_ = 0;
   Sha256Hasher hash_;
@@ -71,7 +77,9 @@ class BlobStore {
  public:
   // Creates `root` and root/tmp if needed and deletes temp files left by a
   // crash. `root` is server-chosen (e.g. <data-dir>/blobs), never client input.
-  static absl::StatusOr<std::unique_ptr<BlobStore>> Open(const std::string& root);
+  // Every file-system access goes through `env`, which must outlive the store.
+  static absl::StatusOr<std::unique_ptr<BlobStore>> Open(const std::string& root,
+                                                         Env* env = Env::Default());
 
   // Stores `bytes` and returns their sha256 hex.
   absl::StatusOr<std::string> Put(std::string_view bytes) const;
@@ -96,13 +104,14 @@ class BlobStore {
 
  private:
   friend class BlobWriter;
-  explicit BlobStore(std::string root) : root_(std::move(root)) {}
+  BlobStore(std::string root, Env* env) : root_(std::move(root)), env_(env) {}
   // REQUIRES: IsSha256Hex(sha256).
   std::string PathFor(std::string_view sha256) const;
   // Renames a complete, fsynced temp file into place under `sha256`.
   absl::Status Install(const std::string& temp_path, std::string_view sha256) const;
 
-  std::string root_;
+  const std::string root_;
+  Env* const env_;
 };
 
 }  // namespace trainyard::server

@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
+#include "core/sha256.h"
 
 namespace trainyard::server {
 namespace {
@@ -16,11 +17,7 @@ std::string NewId(const char* prefix) {
 }
 
 bool HasShape(std::string_view id, std::string_view prefix) {
-  if (id.size() != prefix.size() + 16 || id.substr(0, prefix.size()) != prefix) return false;
-  for (char c : id.substr(prefix.size())) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return id.substr(0, prefix.size()) == prefix && IsLowerHex(id.substr(prefix.size()), 16);
 }
 
 }  // namespace

@@ -1,13 +1,19 @@
-// Durable metadata of the server in one SQLite database (WAL): datasets, jobs,
-// the per-job event logs and checkpoint metadata. Each row holds the resource
-// as a serialized proto plus the columns needed to find it (state, priority,
-// creation time, request_id, ...), so adding a proto field needs no migration.
-// The schema is versioned with PRAGMA user_version; Open() migrates forward
-// and refuses a database written by a newer server.
+// The server's durable metadata: datasets, jobs, the per-job event logs and
+// checkpoint metadata. An interface, so the backend does not depend on where
+// it lives: the SQLite implementation is server/sqlite_metadata_store.h (one
+// file, one process); a PostgreSQL one for several replicas can sit behind
+// the same contracts. tests/server_store_test.cc checks every implementation
+// against them.
 //
-// Thread-safe: one connection guarded by one mutex, so every method is atomic
-// with respect to the others (e.g. DeleteDataset's "in use" check and the
-// delete, InsertJob's "dataset exists" check and the insert).
+// Contracts every implementation keeps:
+// - Thread-safe, and every method is atomic with respect to the others (e.g.
+//   DeleteDataset's "in use" check and the delete, InsertJob's "dataset
+//   exists" check and the insert).
+// - Durable before it returns OK (with MetadataStoreOptions::synchronous_full).
+// - Codes: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION and
+//   INVALID_ARGUMENT as documented per method; RESOURCE_EXHAUSTED when the
+//   storage is full; INTERNAL for other storage failures; DATA_LOSS when a
+//   stored row does not parse. A failed write changes nothing.
 #ifndef TRAINYARD_SERVER_METADATA_STORE_H_
 #define TRAINYARD_SERVER_METADATA_STORE_H_
 
@@ -18,16 +24,11 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "core/env.h"
 #include "trainyard/v1/service.pb.h"
-
-// SQLite's connection type, declared here so users of the store do not
-// include sqlite3.h.
-typedef struct sqlite3 sqlite3;
 
 namespace trainyard::server {
 
@@ -37,6 +38,9 @@ struct MetadataStoreOptions {
   // survive a process crash; event appends are batched, so FULL costs a few
   // fsyncs per second per job. Tests may turn it off for speed.
   bool synchronous_full = true;
+  // The file system the store's files are written through (SQLite's via
+  // server/sqlite_vfs.h). Must outlive the store. Tests pass a FaultEnv.
+  Env* env = Env::Default();
 };
 
 // Pages are newest first (creation time, then id, descending). Page tokens
@@ -68,70 +72,68 @@ struct DeletedDataset {
 
 class MetadataStore {
  public:
-  // Opens or creates the database at `path` (server-chosen, e.g.
-  // <data-dir>/trainyard.db) and migrates it to the current schema.
+  // The SQLite store at `path` (server-chosen, e.g. <data-dir>/trainyard.db),
+  // created and migrated as needed: OpenSqliteMetadataStore
+  // (server/sqlite_metadata_store.h), kept here so callers need not choose.
   static absl::StatusOr<std::unique_ptr<MetadataStore>> Open(
       const std::string& path, const MetadataStoreOptions& options = {});
-  ~MetadataStore();
-
-  static constexpr int kSchemaVersion = 1;
+  virtual ~MetadataStore() = default;
 
   // ------------------------------------------------------------ datasets
   // ALREADY_EXISTS if the id is taken.
-  absl::Status InsertDataset(const v1::Dataset& dataset);
-  absl::StatusOr<v1::Dataset> GetDataset(std::string_view id);  // NOT_FOUND
+  virtual absl::Status InsertDataset(const v1::Dataset& dataset) = 0;
+  virtual absl::StatusOr<v1::Dataset> GetDataset(std::string_view id) = 0;  // NOT_FOUND
   // `name` non-empty: only datasets with exactly that name.
-  absl::StatusOr<DatasetPage> ListDatasets(std::string_view name, int page_size,
-                                           std::string_view page_token);
-  absl::StatusOr<std::vector<v1::Dataset>> FindDatasetsBySha256(std::string_view sha256);
+  virtual absl::StatusOr<DatasetPage> ListDatasets(std::string_view name, int page_size,
+                                                   std::string_view page_token) = 0;
+  // Every dataset with these bytes, oldest first.
+  virtual absl::StatusOr<std::vector<v1::Dataset>> FindDatasetsBySha256(
+      std::string_view sha256) = 0;
   // NOT_FOUND if absent; FAILED_PRECONDITION naming the job while a QUEUED,
   // RUNNING or PAUSED job uses it (as training or validation data).
-  absl::StatusOr<DeletedDataset> DeleteDataset(std::string_view id);
+  virtual absl::StatusOr<DeletedDataset> DeleteDataset(std::string_view id) = 0;
 
   // ---------------------------------------------------------------- jobs
   // ALREADY_EXISTS if the id or the (non-empty) request_id is taken;
   // NOT_FOUND naming the field if dataset_id or validation_dataset_id does
   // not exist (checked atomically with the insert).
-  absl::Status InsertJob(const v1::Job& job);
+  virtual absl::Status InsertJob(const v1::Job& job) = 0;
   // Replaces the stored job with the same id. NOT_FOUND if absent.
-  absl::Status UpdateJob(const v1::Job& job);
-  absl::StatusOr<v1::Job> GetJob(std::string_view id);  // NOT_FOUND
+  virtual absl::Status UpdateJob(const v1::Job& job) = 0;
+  virtual absl::StatusOr<v1::Job> GetJob(std::string_view id) = 0;  // NOT_FOUND
   // nullopt when no job has this request_id.
-  absl::StatusOr<std::optional<v1::Job>> FindJobByRequestId(std::string_view request_id);
-  absl::StatusOr<JobPage> ListJobs(const JobQuery& query);
+  virtual absl::StatusOr<std::optional<v1::Job>> FindJobByRequestId(
+      std::string_view request_id) = 0;
+  virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query) = 0;
   // Every job in `states`, oldest first, unpaged: for queue recovery at start-up.
-  absl::StatusOr<std::vector<v1::Job>> JobsInStates(absl::Span<const v1::JobState> states);
+  virtual absl::StatusOr<std::vector<v1::Job>> JobsInStates(
+      absl::Span<const v1::JobState> states) = 0;
 
   // -------------------------------------------------------------- events
   // Appends in one transaction (all or nothing). Each event's job_id must be
-  // `job_id` and seqs must be new for the job, else ALREADY_EXISTS.
-  absl::Status AppendEvents(std::string_view job_id, absl::Span<const v1::JobEvent> events);
+  // `job_id` (else INVALID_ARGUMENT) and seqs must be new for the job, else
+  // ALREADY_EXISTS.
+  virtual absl::Status AppendEvents(std::string_view job_id,
+                                    absl::Span<const v1::JobEvent> events) = 0;
   // Events with seq > after_seq, ascending, at most `limit`.
-  absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(std::string_view job_id,
-                                                       int64_t after_seq, int limit);
+  virtual absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(std::string_view job_id,
+                                                               int64_t after_seq,
+                                                               int limit) = 0;
   // Largest stored seq of the job; 0 when it has none.
-  absl::StatusOr<int64_t> MaxEventSeq(std::string_view job_id);
+  virtual absl::StatusOr<int64_t> MaxEventSeq(std::string_view job_id) = 0;
 
   // --------------------------------------------------------- checkpoints
   // ALREADY_EXISTS if the id (its sha256) is already recorded.
-  absl::Status InsertCheckpoint(const v1::CheckpointInfo& info);
-  absl::StatusOr<v1::CheckpointInfo> GetCheckpoint(std::string_view id);  // NOT_FOUND
+  virtual absl::Status InsertCheckpoint(const v1::CheckpointInfo& info) = 0;
+  virtual absl::StatusOr<v1::CheckpointInfo> GetCheckpoint(std::string_view id) = 0;  // NOT_FOUND
   // The job's checkpoints by ascending step; job_id "" lists uploaded ones.
-  absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(std::string_view job_id);
-  absl::Status DeleteCheckpoint(std::string_view id);  // NOT_FOUND
+  virtual absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
+      std::string_view job_id) = 0;
+  virtual absl::Status DeleteCheckpoint(std::string_view id) = 0;  // NOT_FOUND
 
   // True while a dataset or checkpoint row names this blob (for deleting or
   // garbage-collecting blob files).
-  absl::StatusOr<bool> IsBlobReferenced(std::string_view sha256);
-
- private:
-  struct Statements;
-  MetadataStore(sqlite3* db, std::unique_ptr<Statements> statements);
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  absl::Mutex mu_;
-  sqlite3* const db_;  // the connection; used only with mu_ held
-  std::unique_ptr<Statements> stmts_ ABSL_GUARDED_BY(mu_);
+  virtual absl::StatusOr<bool> IsBlobReferenced(std::string_view sha256) = 0;
 };
 
 }  // namespace trainyard::server

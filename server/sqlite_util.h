@@ -1,4 +1,4 @@
-// Thin RAII over the SQLite C API for metadata_store.cc: one prepared
+// Thin RAII over the SQLite C API for the SQLite metadata store: one prepared
 // statement with typed binds and columns, reset on scope exit so a cached
 // statement is always ready for its next use. Internal to server/.
 #ifndef TRAINYARD_SERVER_SQLITE_UTIL_H_

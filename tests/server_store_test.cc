@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "server/blob_store.h"
 #include "server/ids.h"
 #include "server/metadata_store.h"
+#include "server/sqlite_metadata_store.h"
 #include "server/status_util.h"
 
 namespace trainyard::server {
@@ -198,15 +200,39 @@ v1::Job MakeJob(std::string id, v1::JobState state, int64_t t, std::string datas
   return j;
 }
 
-std::unique_ptr<MetadataStore> OpenStore(const std::string& dir) {
-  MetadataStoreOptions options;
-  options.synchronous_full = false;  // tests need no power-loss safety
-  auto store = MetadataStore::Open(dir + "/trainyard.db", options);
-  EXPECT_TRUE(store.ok()) << store.status();
-  return *std::move(store);
+// The metadata store tests run against the MetadataStore interface, once per
+// implementation: a new backend (PostgreSQL, ...) adds one StoreFactory to
+// INSTANTIATE_TEST_SUITE_P below and must pass every TEST_P unchanged.
+struct StoreFactory {
+  std::string name;
+  // Opens the store whose data lives in `dir`: the same dir again gives the
+  // same data (a restart), a fresh dir an empty store.
+  std::function<absl::StatusOr<std::unique_ptr<MetadataStore>>(const std::string& dir)> open;
+};
+
+StoreFactory SqliteFactory() {
+  return {"sqlite", [](const std::string& dir) {
+            MetadataStoreOptions options;
+            options.synchronous_full = false;  // tests need no power-loss safety
+            return OpenSqliteMetadataStore(dir + "/trainyard.db", options);
+          }};
 }
 
-TEST(MetadataStore, DatasetsCrudAndLookups) {
+class MetadataStoreTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  std::unique_ptr<MetadataStore> OpenStore(const std::string& dir) {
+    auto store = GetParam().open(dir);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(AllStores, MetadataStoreTest, ::testing::Values(SqliteFactory()),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
+                           return info.param.name;
+                         });
+
+TEST_P(MetadataStoreTest, DatasetsCrudAndLookups) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   ASSERT_TRUE(db->InsertDataset(MakeDataset("ds-1", "iris", "aa", 100)).ok());
@@ -237,7 +263,7 @@ TEST(MetadataStore, DatasetsCrudAndLookups) {
   EXPECT_EQ(db->DeleteDataset("ds-3").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST(MetadataStore, DeleteDatasetRefusedWhileAnActiveJobUsesIt) {
+TEST_P(MetadataStoreTest, DeleteDatasetRefusedWhileAnActiveJobUsesIt) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   ASSERT_TRUE(db->InsertDataset(MakeDataset("ds-1", "iris", "aa", 1)).ok());
@@ -252,7 +278,7 @@ TEST(MetadataStore, DeleteDatasetRefusedWhileAnActiveJobUsesIt) {
   EXPECT_TRUE(db->DeleteDataset("ds-1").ok());
 }
 
-TEST(MetadataStore, InsertJobChecksDatasetsAndRequestId) {
+TEST_P(MetadataStoreTest, InsertJobChecksDatasetsAndRequestId) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   absl::Status missing = db->InsertJob(MakeJob("job-1", v1::QUEUED, 1, "ds-none"));
@@ -279,7 +305,7 @@ TEST(MetadataStore, InsertJobChecksDatasetsAndRequestId) {
             absl::StatusCode::kNotFound);
 }
 
-TEST(MetadataStore, ListJobsPagesNewestFirstAndFiltersByState) {
+TEST_P(MetadataStoreTest, ListJobsPagesNewestFirstAndFiltersByState) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   // 25 jobs; several share a creation time so the id breaks ties.
@@ -334,7 +360,7 @@ v1::JobEvent LogEvent(std::string job, int64_t seq, std::string text) {
   return e;
 }
 
-TEST(MetadataStore, EventsAppendInBatchesAndReadAfterSeq) {
+TEST_P(MetadataStoreTest, EventsAppendInBatchesAndReadAfterSeq) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   EXPECT_EQ(*db->MaxEventSeq("job-1"), 0);
@@ -359,7 +385,7 @@ TEST(MetadataStore, EventsAppendInBatchesAndReadAfterSeq) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(MetadataStore, CheckpointsPerJobByStep) {
+TEST_P(MetadataStoreTest, CheckpointsPerJobByStep) {
   TempDir dir;
   auto db = OpenStore(dir.path());
   for (int step : {300, 100, 200}) {
@@ -386,7 +412,7 @@ TEST(MetadataStore, CheckpointsPerJobByStep) {
   EXPECT_EQ(db->GetCheckpoint(list[1].id()).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST(MetadataStore, ReopeningTheSameDirectoryKeepsEverything) {
+TEST_P(MetadataStoreTest, ReopeningTheSameDirectoryKeepsEverything) {
   TempDir dir;
   {
     auto db = OpenStore(dir.path());
@@ -405,9 +431,9 @@ TEST(MetadataStore, ReopeningTheSameDirectoryKeepsEverything) {
   EXPECT_EQ(db->ReadEvents("job-1", 0, 10)->size(), 2u);
 }
 
-TEST(MetadataStore, RefusesADatabaseFromANewerServer) {
+TEST(SqliteMetadataStore, RefusesADatabaseFromANewerServer) {
   TempDir dir;
-  { auto db = OpenStore(dir.path()); }
+  { ASSERT_TRUE(SqliteFactory().open(dir.path()).ok()); }
   {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open((dir.path() + "/trainyard.db").c_str(), &raw), SQLITE_OK);

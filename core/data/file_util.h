@@ -8,9 +8,9 @@
 
 namespace trainyard {
 
-// The bytes of the file at `path`. NOT_FOUND when it does not exist,
-// PERMISSION_DENIED when it cannot be opened for reading, INTERNAL on other
-// read errors; each message names the path.
+// The bytes of the file at `path` (Env::Default()->ReadFile). NOT_FOUND when
+// it does not exist, PERMISSION_DENIED when it cannot be opened for reading,
+// other codes as in core/file_status.h; each message names the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace trainyard

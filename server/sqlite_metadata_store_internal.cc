@@ -1,4 +1,4 @@
-#include "server/metadata_store_internal.h"
+#include "server/sqlite_metadata_store_internal.h"
 
 #include <algorithm>
 #include <vector>

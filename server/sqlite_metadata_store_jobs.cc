@@ -1,10 +1,9 @@
-// MetadataStore: jobs, events and checkpoints (datasets and opening are in
-// metadata_store.cc).
+// SqliteMetadataStore: jobs, events and checkpoints (datasets and opening are
+// in sqlite_metadata_store.cc).
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/metadata_store.h"
-#include "server/metadata_store_internal.h"
+#include "server/sqlite_metadata_store_internal.h"
 
 namespace trainyard::server {
 namespace {
@@ -43,7 +42,7 @@ void BindJob(Query& q, const v1::Job& job, const std::string& proto) {
 
 // ------------------------------------------------------------------ jobs
 
-absl::Status MetadataStore::InsertJob(const v1::Job& job) {
+absl::Status SqliteMetadataStore::InsertJob(const v1::Job& job) {
   const std::string proto = job.SerializeAsString();
   absl::MutexLock lock(&mu_);
   return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
@@ -67,7 +66,7 @@ absl::Status MetadataStore::InsertJob(const v1::Job& job) {
   });
 }
 
-absl::Status MetadataStore::UpdateJob(const v1::Job& job) {
+absl::Status SqliteMetadataStore::UpdateJob(const v1::Job& job) {
   const std::string proto = job.SerializeAsString();
   absl::MutexLock lock(&mu_);
   Query q(stmts_->update_job);
@@ -77,7 +76,7 @@ absl::Status MetadataStore::UpdateJob(const v1::Job& job) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> MetadataStore::GetJob(std::string_view id) {
+absl::StatusOr<v1::Job> SqliteMetadataStore::GetJob(std::string_view id) {
   absl::MutexLock lock(&mu_);
   Query q(stmts_->get_job);
   q.BindText(1, id);
@@ -87,7 +86,7 @@ absl::StatusOr<v1::Job> MetadataStore::GetJob(std::string_view id) {
   return ParseRow<v1::Job>(q.Blob(0), "job");
 }
 
-absl::StatusOr<std::optional<v1::Job>> MetadataStore::FindJobByRequestId(
+absl::StatusOr<std::optional<v1::Job>> SqliteMetadataStore::FindJobByRequestId(
     std::string_view request_id) {
   if (request_id.empty()) return std::optional<v1::Job>();
   absl::MutexLock lock(&mu_);
@@ -101,7 +100,7 @@ absl::StatusOr<std::optional<v1::Job>> MetadataStore::FindJobByRequestId(
   return std::optional<v1::Job>(*std::move(job));
 }
 
-absl::StatusOr<JobPage> MetadataStore::ListJobs(const JobQuery& query) {
+absl::StatusOr<JobPage> SqliteMetadataStore::ListJobs(const JobQuery& query) {
   absl::StatusOr<PageKey> key = ParsePageToken("j", query.page_token);
   if (!key.ok()) return key.status();
   const int limit = store_internal::ClampPageSize(query.page_size);
@@ -118,7 +117,7 @@ absl::StatusOr<JobPage> MetadataStore::ListJobs(const JobQuery& query) {
   return page;
 }
 
-absl::StatusOr<std::vector<v1::Job>> MetadataStore::JobsInStates(
+absl::StatusOr<std::vector<v1::Job>> SqliteMetadataStore::JobsInStates(
     absl::Span<const v1::JobState> states) {
   absl::MutexLock lock(&mu_);
   Query q(stmts_->jobs_in_states);
@@ -130,7 +129,7 @@ absl::StatusOr<std::vector<v1::Job>> MetadataStore::JobsInStates(
 
 // ---------------------------------------------------------------- events
 
-absl::Status MetadataStore::AppendEvents(std::string_view job_id,
+absl::Status SqliteMetadataStore::AppendEvents(std::string_view job_id,
                                          absl::Span<const v1::JobEvent> events) {
   for (const v1::JobEvent& e : events) {
     if (e.job_id() != job_id) {
@@ -159,7 +158,7 @@ absl::Status MetadataStore::AppendEvents(std::string_view job_id,
   });
 }
 
-absl::StatusOr<std::vector<v1::JobEvent>> MetadataStore::ReadEvents(std::string_view job_id,
+absl::StatusOr<std::vector<v1::JobEvent>> SqliteMetadataStore::ReadEvents(std::string_view job_id,
                                                                     int64_t after_seq,
                                                                     int limit) {
   absl::MutexLock lock(&mu_);
@@ -170,14 +169,14 @@ absl::StatusOr<std::vector<v1::JobEvent>> MetadataStore::ReadEvents(std::string_
   return out;
 }
 
-absl::StatusOr<int64_t> MetadataStore::MaxEventSeq(std::string_view job_id) {
+absl::StatusOr<int64_t> SqliteMetadataStore::MaxEventSeq(std::string_view job_id) {
   absl::MutexLock lock(&mu_);
   return CountRow(stmts_->max_seq, job_id);
 }
 
 // ----------------------------------------------------------- checkpoints
 
-absl::Status MetadataStore::InsertCheckpoint(const v1::CheckpointInfo& info) {
+absl::Status SqliteMetadataStore::InsertCheckpoint(const v1::CheckpointInfo& info) {
   const std::string proto = info.SerializeAsString();
   absl::MutexLock lock(&mu_);
   absl::Status s = Query(stmts_->insert_checkpoint)
@@ -195,7 +194,7 @@ absl::Status MetadataStore::InsertCheckpoint(const v1::CheckpointInfo& info) {
   return s;
 }
 
-absl::StatusOr<v1::CheckpointInfo> MetadataStore::GetCheckpoint(std::string_view id) {
+absl::StatusOr<v1::CheckpointInfo> SqliteMetadataStore::GetCheckpoint(std::string_view id) {
   absl::MutexLock lock(&mu_);
   Query q(stmts_->get_checkpoint);
   q.BindText(1, id);
@@ -205,7 +204,7 @@ absl::StatusOr<v1::CheckpointInfo> MetadataStore::GetCheckpoint(std::string_view
   return ParseRow<v1::CheckpointInfo>(q.Blob(0), "checkpoint");
 }
 
-absl::StatusOr<std::vector<v1::CheckpointInfo>> MetadataStore::ListCheckpoints(
+absl::StatusOr<std::vector<v1::CheckpointInfo>> SqliteMetadataStore::ListCheckpoints(
     std::string_view job_id) {
   absl::MutexLock lock(&mu_);
   Query q(stmts_->list_checkpoints);
@@ -215,7 +214,7 @@ absl::StatusOr<std::vector<v1::CheckpointInfo>> MetadataStore::ListCheckpoints(
   return out;
 }
 
-absl::Status MetadataStore::DeleteCheckpoint(std::string_view id) {
+absl::Status SqliteMetadataStore::DeleteCheckpoint(std::string_view id) {
   absl::MutexLock lock(&mu_);
   Query q(stmts_->delete_checkpoint);
   q.BindText(1, id);
@@ -224,7 +223,7 @@ absl::Status MetadataStore::DeleteCheckpoint(std::string_view id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> MetadataStore::IsBlobReferenced(std::string_view sha256) {
+absl::StatusOr<bool> SqliteMetadataStore::IsBlobReferenced(std::string_view sha256) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<int64_t> d = CountRow(stmts_->count_sha_in_datasets, sha256);
   if (!d.ok()) return d.status();

@@ -1,5 +1,6 @@
-// Internals shared by the metadata_store*.cc files: prepared statements,
-// page tokens, row parsing. Not part of the store's API.
+// Internals shared by the sqlite_metadata_store*.cc files: the class, its
+// prepared statements, page tokens, row parsing. Not part of the store's API
+// (that is server/metadata_store.h; opening is server/sqlite_metadata_store.h).
 #ifndef TRAINYARD_SERVER_METADATA_STORE_INTERNAL_H_
 #define TRAINYARD_SERVER_METADATA_STORE_INTERNAL_H_
 
@@ -11,6 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/metadata_store.h"
 #include "server/sqlite_util.h"
 
@@ -98,7 +101,57 @@ absl::Status CollectPage(Query& q, int limit, std::string_view token_kind,
 
 }  // namespace store_internal
 
-struct MetadataStore::Statements {
+// The SQLite MetadataStore (see server/sqlite_metadata_store.h).
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  struct Statements;
+  SqliteMetadataStore(sqlite3* db, std::unique_ptr<Statements> statements);
+  ~SqliteMetadataStore() override;
+
+  // Creates or upgrades the schema to kSqliteSchemaVersion and prepares the
+  // statements. Called once, by OpenSqliteMetadataStore.
+  absl::Status Initialize();
+
+  absl::Status InsertDataset(const v1::Dataset& dataset) override;
+  absl::StatusOr<v1::Dataset> GetDataset(std::string_view id) override;
+  absl::StatusOr<DatasetPage> ListDatasets(std::string_view name, int page_size,
+                                           std::string_view page_token) override;
+  absl::StatusOr<std::vector<v1::Dataset>> FindDatasetsBySha256(
+      std::string_view sha256) override;
+  absl::StatusOr<DeletedDataset> DeleteDataset(std::string_view id) override;
+
+  absl::Status InsertJob(const v1::Job& job) override;
+  absl::Status UpdateJob(const v1::Job& job) override;
+  absl::StatusOr<v1::Job> GetJob(std::string_view id) override;
+  absl::StatusOr<std::optional<v1::Job>> FindJobByRequestId(
+      std::string_view request_id) override;
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override;
+  absl::StatusOr<std::vector<v1::Job>> JobsInStates(
+      absl::Span<const v1::JobState> states) override;
+
+  absl::Status AppendEvents(std::string_view job_id,
+                            absl::Span<const v1::JobEvent> events) override;
+  absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(std::string_view job_id,
+                                                       int64_t after_seq, int limit) override;
+  absl::StatusOr<int64_t> MaxEventSeq(std::string_view job_id) override;
+
+  absl::Status InsertCheckpoint(const v1::CheckpointInfo& info) override;
+  absl::StatusOr<v1::CheckpointInfo> GetCheckpoint(std::string_view id) override;
+  absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
+      std::string_view job_id) override;
+  absl::Status DeleteCheckpoint(std::string_view id) override;
+
+  absl::StatusOr<bool> IsBlobReferenced(std::string_view sha256) override;
+
+ private:
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* const db_;  // the connection; used only with mu_ held
+  std::unique_ptr<Statements> stmts_ ABSL_GUARDED_BY(mu_);
+};
+
+struct SqliteMetadataStore::Statements {
   using Statement = store_internal::Statement;
   Statement begin, commit, rollback;
   Statement insert_dataset, get_dataset, list_datasets, datasets_by_sha, delete_dataset,
