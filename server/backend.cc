@@ -14,7 +14,13 @@ void Backend::Impl::Decorate(v1::Job& job) {
   job.set_queue_position(job.state() == v1::QUEUED ? scheduler->QueuePosition(KeyOf(job)) : -1);
   if (!job.id().empty()) {
     absl::StatusOr<int64_t> seq = events->LastSeq(job.id());
-    if (seq.ok()) job.set_last_event_seq(*seq);
+    if (seq.ok()) {
+      job.set_last_event_seq(*seq);
+    } else {
+      // The reply goes out without it (0); a watcher starting from 0 still
+      // sees every event.
+      LogJobError(job.id(), "last_event_seq unavailable", seq.status());
+    }
   }
 }
 
@@ -105,7 +111,9 @@ const ServerOptions& Backend::options() const { return impl_->options; }
 void Backend::StartWorkers() {
   Impl& im = *impl_;
   absl::MutexLock lock(&im.workers_mu);
-  if (im.workers_started) return;
+  // None after Shutdown: a worker then would only leave TakeNext at once,
+  // and Shutdown has already joined the ones it knew of.
+  if (im.workers_started || im.scheduler->stopped()) return;
   im.workers_started = true;
   for (int i = 0; i < im.options.workers; ++i) {
     im.workers.emplace_back([runner = im.runner.get()] { runner->WorkerLoop(); });

@@ -43,7 +43,8 @@ class Backend {
 
   const ServerOptions& options() const;
 
-  // Starts the worker pool; queued jobs begin.
+  // Starts the worker pool; queued jobs begin. Once only, and never after
+  // Shutdown.
   void StartWorkers();
 
   // Graceful stop: new submissions get UNAVAILABLE; each running job stops at

@@ -6,8 +6,8 @@
 //   MetadataStore       rows (datasets, jobs, checkpoints, events); its own mutex
 //   BlobStore           dataset and checkpoint bytes; lock-free (files)
 //   EventLog            per-job event seqs, tails and watchers
-//   JobScheduler        the queue, the running jobs and their stop reasons,
-//                       admission (server/scheduler.h)
+//   JobScheduler        the queue, the claimed and running jobs and their
+//                       stop requests, admission (server/scheduler.h)
 //   JobRecords          read-modify-write of one job row + its StateChange
 //                       event, under that job's lock (server/job_records.h)
 //   CheckpointRecorder  checkpoint rows and the save/import/load paths
@@ -22,12 +22,20 @@
 //   3. JobScheduler's mutex      (in-memory only: no I/O under it, ever)
 //   4. the leaves: EventLog's and MetadataStore's internal mutexes, the
 //      dataset and predictor caches' mutexes (no I/O under the caches')
+// A job's row and its standing in the scheduler change together under the
+// job's record lock: SubmitJob holds it from the row insert through the
+// "submitted" event to the queue entry; a worker marks a taken (claimed) job
+// started in its RUNNING write and finishes a failed take before letting go;
+// cancel, pause and resume decide between signalling the run and changing
+// the row while holding it, and reply with what their write left. So under
+// a job's lock, "running in the scheduler" means "the row says RUNNING".
 // No lock at all is held while calling into training (Trainer::Run), and the
 // only locks held across an fsync are a job's record lock (its row and
 // event writes) and dataset_mu (dataset row writes) — never the scheduler's.
 #ifndef TRAINYARD_SERVER_BACKEND_INTERNAL_H_
 #define TRAINYARD_SERVER_BACKEND_INTERNAL_H_
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -81,7 +89,9 @@ struct Backend::Impl {
     return checkpoints->Load(id, field);
   }
 
-  // Fills queue_position (from the scheduler) and last_event_seq.
+  // Fills queue_position (from the scheduler) and last_event_seq. Called
+  // under the job's record lock right after a write, the reply shows the
+  // state that write left.
   void Decorate(v1::Job& job);
   absl::StatusOr<v1::Job> Decorated(absl::StatusOr<v1::Job> job);
   // Stops the scheduler's workers and joins them.
@@ -96,6 +106,13 @@ struct Backend::Impl {
     std::string_view allowed;  // the FAILED_PRECONDITION text
   };
   absl::StatusOr<v1::Job> RequestStop(std::string_view id, const ClientStop& request);
+
+  // An earlier submission's job (a request_id retry), read under its lock.
+  absl::StatusOr<v1::Job> Submitted(std::string_view id);
+
+  // Tests only (tests/testing/backend_peer.h): runs in SubmitJob after the
+  // job's row is inserted, while its record lock is held.
+  std::function<void(const v1::Job&)> after_submit_insert;
 };
 
 }  // namespace trainyard::server

@@ -6,6 +6,7 @@
 #include "core/checkpoint.h"
 #include "core/validate.h"
 #include "server/ids.h"
+#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -41,7 +42,12 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
   absl::StatusOr<ModelShape> model = AnalyzeModel(checkpoint.model());
   if (!model.ok()) return model.status();
   absl::StatusOr<v1::Dataset> data = store_->GetDataset(job->dataset_id());
-  if (data.ok()) checkpoint.set_dataset_sha256(data->sha256());
+  if (data.ok()) {
+    checkpoint.set_dataset_sha256(data->sha256());
+  } else {
+    // Saved anyway: the sha only lets a resume check it has the same data.
+    LogJobError(job_id, "checkpoint saved without dataset_sha256", data.status());
+  }
   absl::StatusOr<std::string> bytes = EncodeCheckpoint(checkpoint);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<std::string> sha = blobs_->Put(*bytes);

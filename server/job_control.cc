@@ -56,8 +56,10 @@ absl::StatusOr<v1::ListJobsResponse> Backend::ListJobs(const v1::ListJobsRequest
 }
 
 // Cancel and pause, one path: under the job's record lock (so its worker
-// cannot record the run's end meanwhile), signal it if it runs, otherwise
-// change the waiting job's state and take it off the queue.
+// cannot start it or record the run's end meanwhile), signal it if it runs
+// (its RUNNING row is written), otherwise change the waiting job's state and
+// take it off the queue. A job a worker has taken but not yet started is
+// waiting: the worker's RUNNING write then sees the new state and drops it.
 absl::StatusOr<v1::Job> Backend::Impl::RequestStop(std::string_view id,
                                                    const ClientStop& request) {
   JobRecords::Lock held = records->LockJob(id);
@@ -101,8 +103,13 @@ absl::StatusOr<v1::Job> Backend::ResumeJob(std::string_view id) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the queue is full (", im.options.max_queued_jobs, " jobs QUEUED); try again later"));
   }
-  return im.Decorated(im.records->Update(
-      id,
+  // Under the job's lock from the write to the reply, so the reply shows the
+  // job as the resume left it (its queue position from the moment it was
+  // queued, its StateChange as last_event_seq).
+  JobRecords::Lock held = im.records->LockJob(id);
+  int32_t position = -1;
+  absl::StatusOr<v1::Job> job = im.records->UpdateHeld(
+      held,
       [&im](v1::Job& job) {
         // A job being paused is still RUNNING until its checkpoint is saved.
         if (job.state() != v1::PAUSED || im.scheduler->IsRunning(job.id())) {
@@ -111,7 +118,11 @@ absl::StatusOr<v1::Job> Backend::ResumeJob(std::string_view id) {
         job.set_state(v1::QUEUED);
         return absl::OkStatus();
       },
-      "requested by client", [&slot](const v1::Job& job) { slot.Commit(KeyOf(job)); }));
+      "requested by client", [&](const v1::Job& job) { position = slot.Commit(KeyOf(job)); });
+  if (!job.ok()) return job;
+  im.Decorate(*job);
+  job->set_queue_position(position);
+  return job;
 }
 
 }  // namespace trainyard::server

@@ -51,6 +51,12 @@ int JobRecords::locks_in_use() {
   return static_cast<int>(slots_.size());
 }
 
+int JobRecords::LockUsers(std::string_view job_id) {
+  absl::MutexLock lock(&map_mu_);
+  auto it = slots_.find(job_id);
+  return it == slots_.end() ? 0 : it->second->users;
+}
+
 absl::StatusOr<v1::Job> JobRecords::Update(std::string_view job_id, const Mutate& mutate,
                                            std::string_view reason, const Written& written) {
   Lock held = LockJob(job_id);

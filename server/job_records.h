@@ -77,6 +77,9 @@ class JobRecords {
   // Jobs whose lock is held or waited for now (for tests: the table drops
   // unused entries).
   int locks_in_use();
+  // Holders plus waiters of `job_id`'s lock now (for tests: lets a test see
+  // that a thread is blocked on a lock it holds, without sleeping).
+  int LockUsers(std::string_view job_id);
 
  private:
   void Release(Lock::Slot* slot, const std::string& job_id);

@@ -77,33 +77,76 @@ class JobRunner::Observer final : public TrainingObserver {
 
 void JobRunner::WorkerLoop() {
   while (std::optional<JobScheduler::Taken> taken = d_.scheduler->TakeNext()) {
-    absl::StatusOr<v1::Job> job = d_.records->Update(
-        taken->job_id,
-        [](v1::Job& j) {
-          if (j.state() != v1::QUEUED) return absl::FailedPreconditionError("no longer queued");
-          j.set_state(v1::RUNNING);
-          if (!j.has_start_time()) SetTimestamp(absl::Now(), j.mutable_start_time());
-          return absl::OkStatus();
-        },
-        "started on a worker");
-    if (!job.ok()) {
-      // Cancelled or paused while it left the queue: nothing to run.
-      d_.scheduler->Finish(taken->job_id);
-      continue;
-    }
-    Run(taken->job_id, taken->token);
+    if (Start(*taken)) Run(*taken);
   }
 }
 
-void JobRunner::Run(const std::string& id, const std::shared_ptr<StopToken>& token) {
+bool JobRunner::Start(const JobScheduler::Taken& run) {
+  const std::string& id = run.job_id;
+  JobRecords::Lock held = d_.records->LockJob(id);
+  bool started = false;
+  absl::StatusOr<v1::Job> job = d_.records->UpdateHeld(
+      held,
+      [](v1::Job& j) {
+        if (j.state() != v1::QUEUED) return absl::FailedPreconditionError("no longer queued");
+        j.set_state(v1::RUNNING);
+        if (!j.has_start_time()) SetTimestamp(absl::Now(), j.mutable_start_time());
+        return absl::OkStatus();
+      },
+      "started on a worker",
+      [&](const v1::Job&) {
+        // Running from now on, for everyone who takes the job's lock.
+        d_.scheduler->MarkStarted(run);
+        started = true;
+      });
+  if (started) {
+    // The row says RUNNING; only its event is missing. Run it: dropping it
+    // would leave a RUNNING row no worker owns until the next restart.
+    LogJobError(id, "start not logged", job.status());
+    return true;
+  }
+  if (absl::IsFailedPrecondition(job.status())) {
+    // Cancelled or paused while it was only claimed: nothing to run.
+    d_.scheduler->Finish(run);
+    return false;
+  }
+  if (absl::IsNotFound(job.status())) {
+    LogJobError(id, "queued job has no row; dropped", job.status());
+    d_.scheduler->Finish(run);
+    return false;
+  }
+  // A store error: the row still says QUEUED. Fail the job rather than
+  // strand it out of the queue, or loop on it if the error persists.
+  LogJobError(id, "could not start the job", job.status());
+  absl::Status first = job.status();
+  absl::StatusOr<v1::Job> failed = d_.records->UpdateHeld(
+      held,
+      [&first](v1::Job& j) {
+        if (j.state() != v1::QUEUED) return absl::OkStatus();
+        j.set_state(v1::FAILED);
+        *j.mutable_error() = ToErrorInfo(first);
+        SetTimestamp(absl::Now(), j.mutable_end_time());
+        return absl::OkStatus();
+      },
+      "could not start the job");
+  // If even that fails the store cannot write rows; the row says QUEUED, so
+  // the next Open queues it again.
+  LogJobError(id, "could not record the failed start", failed.status());
+  d_.scheduler->Finish(run);
+  return false;
+}
+
+void JobRunner::Run(const JobScheduler::Taken& run) {
+  const std::string& id = run.job_id;
+  const std::shared_ptr<StopToken>& token = run.token;
   // Records the end of this run: the state (unless crashing), the progress
   // reached, and the worker's release of the job, under the job's lock.
   const Trainer* ran = nullptr;
   auto finish = [&](v1::JobState state, std::string_view reason, const absl::Status& error) {
     JobRecords::Lock held = d_.records->LockJob(id);
-    if (d_.scheduler->ReasonOf(id) == StopReason::kCrash) {
+    if (d_.scheduler->RequestsOf(id).Has(StopReason::kCrash)) {
       // As a crash: the store still says RUNNING and the next Open requeues.
-      d_.scheduler->Finish(id);
+      d_.scheduler->Finish(run);
       return;
     }
     absl::StatusOr<v1::Job> recorded = d_.records->UpdateHeld(
@@ -118,11 +161,13 @@ void JobRunner::Run(const std::string& id, const std::shared_ptr<StopToken>& tok
         },
         reason,
         [&](const v1::Job& job) {
-          d_.scheduler->Finish(id, state == v1::QUEUED ? std::optional(KeyOf(job)) : std::nullopt);
+          d_.scheduler->Finish(run, state == v1::QUEUED ? std::optional(KeyOf(job)) : std::nullopt);
         });
-    // Released however the write went (idempotent), so Shutdown never waits
-    // for a job whose end could not be recorded; recovery requeues it.
-    d_.scheduler->Finish(id);
+    // Released however the write went, so Shutdown never waits for a job
+    // whose end could not be recorded; recovery requeues it. After a
+    // successful write this does nothing: Finish ignores a finished run,
+    // even if the job was requeued and taken again meanwhile.
+    d_.scheduler->Finish(run);
     LogJobError(id, absl::StrCat("could not record the end of the run (", std::string(reason), ")"),
                 recorded.status());
   };
@@ -181,7 +226,8 @@ void JobRunner::Run(const std::string& id, const std::shared_ptr<StopToken>& tok
   const absl::StatusOr<RunOutcome> outcome = (*trainer)->Run(&observer, token.get());
   if (!outcome.ok()) return finish(v1::FAILED, "training failed", outcome.status());
 
-  const RunEnding end = EndingFor(*outcome, d_.scheduler->ReasonOf(id));
+  // Every request so far, also those that arrived after Run returned.
+  const RunEnding end = EndingFor(*outcome, d_.scheduler->RequestsOf(id));
   if (!end.record) return finish(v1::RUNNING, "", absl::OkStatus());  // a crash
   if (end.checkpoint != v1::CHECKPOINT_REASON_UNSPECIFIED) {
     absl::Status s =

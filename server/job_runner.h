@@ -4,8 +4,8 @@
 // logs events and saves checkpoints, and records the state the run ended in
 // (server/stop_reason.h says which).
 //
-// Locking: holds no lock while training. The end of a run takes the job's
-// record lock, then tells the scheduler (job lock -> scheduler lock).
+// Locking: holds no lock while training. The start and the end of a run take
+// the job's record lock, then tell the scheduler (job lock -> scheduler lock).
 #ifndef TRAINYARD_SERVER_JOB_RUNNER_H_
 #define TRAINYARD_SERVER_JOB_RUNNER_H_
 
@@ -37,9 +37,16 @@ class JobRunner {
   // A worker thread's body: runs jobs until the scheduler stops.
   void WorkerLoop();
 
+  // Writes the taken job's RUNNING row and marks it started in the
+  // scheduler, both under its record lock; true if it is to be run. When the
+  // job is no longer QUEUED (cancelled or paused while claimed), or the write
+  // fails (the job is FAILED then, or left QUEUED for the next Open if even
+  // that cannot be written), finishes the claim under the same lock.
+  bool Start(const JobScheduler::Taken& run);
+
  private:
   class Observer;
-  void Run(const std::string& job_id, const std::shared_ptr<StopToken>& token);
+  void Run(const JobScheduler::Taken& run);
 
   const Deps d_;
 };

@@ -12,6 +12,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -48,11 +49,7 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     absl::StatusOr<std::optional<v1::Job>> existing =
         im.store->FindJobByRequestId(request.request_id());
     if (!existing.ok()) return existing.status();
-    if (existing->has_value()) {
-      v1::Job job = **existing;
-      im.Decorate(job);
-      return job;
-    }
+    if (existing->has_value()) return im.Submitted((*existing)->id());
   }
   if (request.priority() < -100 || request.priority() > 100) {
     return absl::InvalidArgumentError(
@@ -162,30 +159,41 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     return s;
   }
   job.set_id(NewJobId());
+  // The row, its "submitted" event and its queue entry under the job's lock:
+  // anyone who learns the id from the row (ListJobs, a retry with the same
+  // request_id) and cancels it waits until all three are done.
+  std::optional<JobRecords::Lock> held(im.records->LockJob(job.id()));
   if (absl::Status s = im.store->InsertJob(job); !s.ok()) {
+    held.reset();  // one job's lock at a time; no one knows this id anyway
     if (absl::IsAlreadyExists(s) && !request.request_id().empty()) {
       // A concurrent submission with the same request_id won.
       absl::StatusOr<std::optional<v1::Job>> existing =
           im.store->FindJobByRequestId(request.request_id());
-      if (existing.ok() && existing->has_value()) {
-        v1::Job other = **existing;
-        im.Decorate(other);
-        return other;
-      }
+      if (existing.ok() && existing->has_value()) return im.Submitted((*existing)->id());
     }
     return s;
   }
+  if (im.after_submit_insert) im.after_submit_insert(job);
   v1::JobEvent event;
   event.mutable_state_change()->set_from(v1::JOB_STATE_UNSPECIFIED);
   event.mutable_state_change()->set_to(v1::QUEUED);
   event.mutable_state_change()->set_reason("submitted");
-  if (absl::StatusOr<int64_t> seq = im.events->Append(job.id(), std::move(event)); !seq.ok()) {
-    return seq.status();
-  }
+  // Without its event the job is still QUEUED in the store, so it is queued
+  // anyway (otherwise it would wait out of the queue until the next Open).
+  // Issue 9 makes the row and its event one transaction.
+  LogJobError(job.id(), "\"submitted\" event not logged",
+              im.events->Append(job.id(), std::move(event)).status());
   // Queued only now: "submitted" must be the job's first event.
-  slot.Commit(KeyOf(job));
+  const int32_t position = slot.Commit(KeyOf(job));
   im.Decorate(job);
+  job.set_queue_position(position);
   return job;
+}
+
+absl::StatusOr<v1::Job> Backend::Impl::Submitted(std::string_view id) {
+  // Its submitter holds the lock until the job is queued.
+  JobRecords::Lock held = records->LockJob(id);
+  return Decorated(records->Get(id));
 }
 
 }  // namespace trainyard::server

@@ -26,12 +26,13 @@ JobScheduler::Reservation::~Reservation() {
   if (owner_ != nullptr) owner_->Unreserve();
 }
 
-void JobScheduler::Reservation::Commit(const QueueKey& key) {
+int32_t JobScheduler::Reservation::Commit(const QueueKey& key) {
   JobScheduler* owner = owner_;
   owner_ = nullptr;
   absl::MutexLock lock(&owner->mu_);
   --owner->reserved_;
-  owner->queue_.insert(key);
+  auto it = owner->queue_.insert(key).first;
+  return static_cast<int32_t>(std::distance(owner->queue_.begin(), it));
 }
 
 void JobScheduler::Unreserve() {
@@ -40,10 +41,14 @@ void JobScheduler::Unreserve() {
 }
 
 JobScheduler::Admission JobScheduler::Reserve(Reservation* slot) {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return Admission::kClosed;
-  if (static_cast<int64_t>(queue_.size()) + reserved_ >= max_queued_) return Admission::kFull;
-  ++reserved_;
+  // The new slot is assigned only after mu_ is released: the assignment
+  // gives back a slot already held (Unreserve), which takes mu_.
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return Admission::kClosed;
+    if (static_cast<int64_t>(queue_.size()) + reserved_ >= max_queued_) return Admission::kFull;
+    ++reserved_;
+  }
   *slot = Reservation(this);
   return Admission::kAdmitted;
 }
@@ -97,15 +102,34 @@ std::optional<JobScheduler::Taken> JobScheduler::TakeNext() {
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stopping_ || !queue_.empty();
   };
-  mu_.Await(absl::Condition(&ready));
-  if (stopping_) return std::nullopt;
-  Taken taken;
-  taken.job_id = queue_.begin()->id;
-  queue_.erase(queue_.begin());
-  Running& run = running_[taken.job_id];
-  run = Running();
-  taken.token = run.token;
-  return taken;
+  for (;;) {
+    mu_.Await(absl::Condition(&ready));
+    if (stopping_) return std::nullopt;
+    Taken taken;
+    taken.key = *queue_.begin();
+    queue_.erase(queue_.begin());
+    // Claimed by another worker that has not written RUNNING yet (it was
+    // paused and resumed meanwhile): that worker will start it.
+    if (running_.find(taken.key.id) != running_.end()) continue;
+    taken.job_id = taken.key.id;
+    Running& run = running_[taken.job_id];
+    taken.token = run.token;
+    return taken;
+  }
+}
+
+bool JobScheduler::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void JobScheduler::MarkStarted(const Taken& run) {
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(run.job_id);
+  if (it == running_.end() || it->second.token != run.token) return;
+  it->second.started = true;
+  // A resume may have queued it again while it was only claimed.
+  queue_.erase(run.key);
 }
 
 void JobScheduler::Stop() {
@@ -113,14 +137,16 @@ void JobScheduler::Stop() {
   stopping_ = true;
 }
 
-void JobScheduler::Finish(std::string_view job_id, const std::optional<QueueKey>& requeue) {
+void JobScheduler::Finish(const Taken& run, const std::optional<QueueKey>& requeue) {
   absl::MutexLock lock(&mu_);
-  if (auto it = running_.find(job_id); it != running_.end()) running_.erase(it);
+  auto it = running_.find(run.job_id);
+  if (it == running_.end() || it->second.token != run.token) return;  // not this run
+  running_.erase(it);
   if (requeue.has_value()) queue_.insert(*requeue);
 }
 
 void JobScheduler::Signal(Running& run, StopReason reason) {
-  run.reason = Stronger(run.reason, reason);
+  run.requests.Add(reason);
   // The token keeps both requests; the trainer checks cancel first, so a
   // stop without a checkpoint wins over one with, as the reasons' order says.
   if (StopsWithCheckpoint(reason)) {
@@ -133,7 +159,7 @@ void JobScheduler::Signal(Running& run, StopReason reason) {
 bool JobScheduler::RequestStop(std::string_view job_id, StopReason reason) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(job_id);
-  if (it == running_.end()) return false;
+  if (it == running_.end() || !it->second.started) return false;
   Signal(it->second, reason);
   return true;
 }
@@ -143,15 +169,20 @@ void JobScheduler::RequestStopAll(StopReason reason) {
   for (auto& [id, run] : running_) Signal(run, reason);
 }
 
-StopReason JobScheduler::ReasonOf(std::string_view job_id) const {
+StopRequests JobScheduler::RequestsOf(std::string_view job_id) const {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(job_id);
-  return it == running_.end() ? StopReason::kNone : it->second.reason;
+  return it == running_.end() ? StopRequests() : it->second.requests;
+}
+
+StopReason JobScheduler::ReasonOf(std::string_view job_id) const {
+  return RequestsOf(job_id).Strongest();
 }
 
 bool JobScheduler::IsRunning(std::string_view job_id) const {
   absl::MutexLock lock(&mu_);
-  return running_.find(job_id) != running_.end();
+  auto it = running_.find(job_id);
+  return it != running_.end() && it->second.started;
 }
 
 bool JobScheduler::AwaitIdle(absl::Time deadline) {

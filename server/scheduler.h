@@ -1,6 +1,14 @@
 // The job scheduler: the queue of QUEUED jobs (priority, then age, then id),
-// the table of running jobs with each one's stop reason, and admission
-// (shutdown, max_queued_jobs). Workers block in TakeNext for the next job.
+// the table of running jobs with the stop requests each received, and
+// admission (shutdown, max_queued_jobs). Workers block in TakeNext for the
+// next job.
+//
+// A taken job is first only *claimed*: its worker has yet to write the
+// RUNNING row. It counts as running (IsRunning, RequestStop) only once the
+// worker calls MarkStarted, under the job's record lock in the same critical
+// section as that write, so "running here" and "the row says RUNNING" change
+// together for everyone who holds the job's lock. Until then cancel, pause
+// and resume take the row path, and the worker's write sees their result.
 //
 // Locking: one mutex, mu_, guarding only the in-memory state below. It is
 // never held across I/O (no store write, no event append, no checkpoint),
@@ -63,8 +71,9 @@ class JobScheduler {
     Reservation& operator=(Reservation&& o) noexcept;
     ~Reservation();
     bool held() const { return owner_ != nullptr; }
-    // REQUIRES: held(). The job's row already says QUEUED.
-    void Commit(const QueueKey& key);
+    // REQUIRES: held(). The job's row already says QUEUED. Returns the
+    // job's 0-based queue position at the moment it was queued.
+    int32_t Commit(const QueueKey& key);
 
    private:
     friend class JobScheduler;
@@ -73,7 +82,8 @@ class JobScheduler {
   };
 
   // kAdmitted (and *slot held) unless closed or queued + reserved jobs
-  // already reach max_queued_jobs.
+  // already reach max_queued_jobs. If *slot is already held, it counts
+  // until the new one is taken: given back when kAdmitted, kept otherwise.
   Admission Reserve(Reservation* slot);
   // The same check without taking a slot (validate_only), and the queue
   // position the job would get.
@@ -94,35 +104,56 @@ class JobScheduler {
   int64_t queued() const;
 
   // --------------------------------------------------------------- workers
+  // One run of a job; its token also identifies the run (a job may be
+  // taken again after a run of it ended).
   struct Taken {
     std::string job_id;
+    QueueKey key;                      // where it was in the queue
     std::shared_ptr<StopToken> token;  // what the trainer polls
   };
   // Blocks until a job is queued or Stop was called. Moves the first job
-  // from the queue to the running table (stop reason kNone); nullopt after
-  // Stop.
+  // from the queue to the running table as claimed (no requests yet);
+  // nullopt after Stop. A queued job already claimed by another worker is
+  // dropped from the queue instead: that worker's RUNNING write will see
+  // its QUEUED row and start it.
   std::optional<Taken> TakeNext();
   // Workers leave TakeNext (now and later) with nullopt.
   void Stop();
+  bool stopped() const;
 
-  // Takes `job_id` out of the running table (its run ended). If `requeue` is
-  // set, puts it back in the queue in the same critical section.
-  void Finish(std::string_view job_id, const std::optional<QueueKey>& requeue = std::nullopt);
+  // The claimed run's RUNNING row is written (call it from that write's
+  // `written` callback, under the job's lock). From now on the job is
+  // running; it also leaves the queue if a resume put it back meanwhile.
+  void MarkStarted(const Taken& run);
 
-  // If the job is running: raises its reason (see server/stop_reason.h),
-  // signals its token accordingly and returns true.
+  // Takes the run out of the running table (it ended, or never started). If
+  // `requeue` is set, puts the job back in the queue in the same critical
+  // section. Does nothing to a later run of the same job (so a second call
+  // is harmless).
+  void Finish(const Taken& run, const std::optional<QueueKey>& requeue = std::nullopt);
+
+  // If the job is running (started): adds `reason` to its requests (see
+  // server/stop_reason.h), signals its token accordingly and returns true.
+  // A claimed job is not signalled: false, and the caller changes its row.
   bool RequestStop(std::string_view job_id, StopReason reason);
+  // Every run in the table, claimed ones too (shutdown, crash): a claimed
+  // job that then starts stops at its first step boundary.
   void RequestStopAll(StopReason reason);
-  // The job's stop reason (kNone if not running).
+  // Every request the job's current run received (empty if none is in the
+  // table); EndingFor reads this.
+  StopRequests RequestsOf(std::string_view job_id) const;
+  // The strongest of them (kNone if none).
   StopReason ReasonOf(std::string_view job_id) const;
+  // Started (its RUNNING row is written) and not finished.
   bool IsRunning(std::string_view job_id) const;
-  // Waits until no job is running or `deadline`; true when idle.
+  // Waits until no job is running or claimed, or `deadline`; true when idle.
   bool AwaitIdle(absl::Time deadline);
 
  private:
   struct Running {
     std::shared_ptr<StopToken> token = std::make_shared<StopToken>();
-    StopReason reason = StopReason::kNone;
+    StopRequests requests;
+    bool started = false;  // false: claimed, RUNNING row not yet written
   };
   void Signal(Running& run, StopReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unreserve();

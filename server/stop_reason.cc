@@ -10,9 +10,21 @@ bool StopsWithCheckpoint(StopReason reason) {
   return reason == StopReason::kShutdown || reason == StopReason::kClientPause;
 }
 
-RunEnding EndingFor(RunOutcome outcome, StopReason reason) {
+StopReason StopRequests::Strongest() const {
+  StopReason strongest = StopReason::kNone;
+  for (StopReason r : {StopReason::kShutdown, StopReason::kClientPause, StopReason::kAbandon,
+                       StopReason::kClientCancel, StopReason::kCrash}) {
+    if (Has(r)) strongest = Stronger(strongest, r);
+  }
+  return strongest;
+}
+
+// The branches test individual requests, not the strongest one: the trainer
+// may have stopped for one request while a stronger one arrived only after it
+// returned, and the outcome (what the trainer actually did) decides first.
+RunEnding EndingFor(RunOutcome outcome, StopRequests requests) {
   RunEnding end;
-  if (reason == StopReason::kCrash) {
+  if (requests.Has(StopReason::kCrash)) {
     end.record = false;
     return end;
   }
@@ -26,10 +38,10 @@ RunEnding EndingFor(RunOutcome outcome, StopReason reason) {
       end.failure_reason = "could not save the final checkpoint";
       return end;
     case RunOutcome::kCancelled:
-      if (reason == StopReason::kClientCancel) {
+      if (requests.Has(StopReason::kClientCancel)) {
         end.state = v1::CANCELLED;
         end.reason = "requested by client";
-      } else if (reason == StopReason::kAbandon) {
+      } else if (requests.Has(StopReason::kAbandon)) {
         // Requeued; it resumes from the checkpoint it already has.
         end.state = v1::QUEUED;
         end.reason = "server shutdown";
@@ -39,20 +51,20 @@ RunEnding EndingFor(RunOutcome outcome, StopReason reason) {
       }
       return end;
     case RunOutcome::kPaused:
-      if (reason == StopReason::kShutdown || reason == StopReason::kAbandon) {
-        // If the checkpoint cannot be written the job still goes back to the
-        // queue and resumes from its previous one.
-        end.state = v1::QUEUED;
-        end.reason = "server shutdown";
-        end.checkpoint = v1::SHUTDOWN;
-        end.checkpoint_required = false;
+      if (requests.Has(StopReason::kClientPause) || !requests.Has(StopReason::kShutdown)) {
+        end.state = v1::PAUSED;
+        end.reason = "requested by client";
+        end.checkpoint = v1::PAUSE;
+        end.checkpoint_required = true;
+        end.failure_reason = "could not save the pause checkpoint";
         return end;
       }
-      end.state = v1::PAUSED;
-      end.reason = "requested by client";
-      end.checkpoint = v1::PAUSE;
-      end.checkpoint_required = true;
-      end.failure_reason = "could not save the pause checkpoint";
+      // A shutdown: if the checkpoint cannot be written the job still goes
+      // back to the queue and resumes from its previous one.
+      end.state = v1::QUEUED;
+      end.reason = "server shutdown";
+      end.checkpoint = v1::SHUTDOWN;
+      end.checkpoint_required = false;
       return end;
   }
   return end;

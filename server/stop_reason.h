@@ -1,24 +1,28 @@
 // Why a running job was asked to stop, and what the end of its run records.
 //
-// A running job holds one StopReason. Every request raises it to the
-// stronger of the two reasons, in this order (weakest first):
+// A running job keeps every stop request it received (StopRequests, a small
+// set of StopReasons). Their precedence, weakest first, is
 //
 //   kNone < kShutdown < kClientPause < kAbandon < kClientCancel < kCrash
 //
-// so a crash beats everything, a client's cancel beats a shutdown that ran
-// out of grace (abandon), abandon beats a client's pause, and a client's
-// pause beats a graceful shutdown. Pause-type reasons (kShutdown,
+// (Strongest(): a crash beats everything, a client's cancel beats a shutdown
+// that ran out of grace (abandon), abandon beats a client's pause, and a
+// client's pause beats a graceful shutdown). Pause-type reasons (kShutdown,
 // kClientPause) ask the trainer to stop at a step boundary with a
 // checkpoint; the others ask it to stop without one.
 //
-// EndingFor then maps the trainer's RunOutcome and the reason to the state
-// the worker records. For every set of requests that reached the trainer
-// before it stopped this is exactly the table the server had when the
-// reasons were five booleans (tests/server_scheduler_test.cc checks every
-// combination against that table).
+// EndingFor then maps the trainer's RunOutcome and the set of requests to the
+// state the worker records. It reads the set, not just its strongest member,
+// because the outcome and the strongest request can disagree when a request
+// lands after the trainer returned (e.g. kPaused for a shutdown, then a
+// client's cancel: the run paused, so it is requeued with a SHUTDOWN
+// checkpoint, as before). For every outcome and every set of requests this is
+// exactly the table the server had when the requests were five booleans
+// (tests/server_scheduler_test.cc checks all of them against that table).
 #ifndef TRAINYARD_SERVER_STOP_REASON_H_
 #define TRAINYARD_SERVER_STOP_REASON_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/trainer.h"
@@ -42,6 +46,28 @@ StopReason Stronger(StopReason a, StopReason b);
 // false when it asks for a stop without one (RequestCancel). kNone: false.
 bool StopsWithCheckpoint(StopReason reason);
 
+// The stop requests one run received, in any order. A single reason converts
+// to the set holding just it (kNone: the empty set).
+class StopRequests {
+ public:
+  constexpr StopRequests() = default;
+  constexpr StopRequests(StopReason reason)  // NOLINT: implicit on purpose
+      : bits_(Bit(reason)) {}
+
+  void Add(StopReason reason) { bits_ |= Bit(reason); }
+  bool Has(StopReason reason) const { return reason != StopReason::kNone && (bits_ & Bit(reason)); }
+  bool empty() const { return bits_ == 0; }
+  // The strongest request (kNone when empty).
+  StopReason Strongest() const;
+  bool operator==(const StopRequests& o) const { return bits_ == o.bits_; }
+
+ private:
+  static constexpr uint8_t Bit(StopReason r) {
+    return r == StopReason::kNone ? 0 : static_cast<uint8_t>(1u << static_cast<int>(r));
+  }
+  uint8_t bits_ = 0;
+};
+
 // What the worker records when a run ends.
 struct RunEnding {
   // False for a crash: nothing is written, the store still says RUNNING.
@@ -57,7 +83,9 @@ struct RunEnding {
   std::string_view failure_reason;
 };
 
-RunEnding EndingFor(RunOutcome outcome, StopReason reason);
+// `requests`: every request the run received up to now, including any that
+// arrived after the trainer returned `outcome`.
+RunEnding EndingFor(RunOutcome outcome, StopRequests requests);
 
 }  // namespace trainyard::server
 

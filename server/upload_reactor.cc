@@ -155,7 +155,7 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
         return;
       }
       *response_ = *std::move(result);
-      this->Finish(grpc::Status::OK);
+      this->Finish(ToGrpcStatus(absl::OkStatus()));
     });
     if (!queued) Fail(ShuttingDownError());
   }

@@ -3,6 +3,7 @@
 // another job's update).
 #include "server/job_records.h"
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <thread>
@@ -146,6 +147,25 @@ TEST_F(JobRecordsTest, UpdatesOfOneJobAreSerialisedAndTheTableEmptiesAfterwards)
   waiter.join();
   EXPECT_EQ(store_->GetJob(a_)->state(), v1::SUCCEEDED);
   EXPECT_EQ(records_->locks_in_use(), 0);
+}
+
+TEST_F(JobRecordsTest, LockUsersCountsTheHolderAndEachWaiter) {
+  EXPECT_EQ(records_->LockUsers(a_), 0);
+  std::optional<JobRecords::Lock> held;
+  held.emplace(records_->LockJob(a_));
+  EXPECT_EQ(records_->LockUsers(a_), 1);
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    JobRecords::Lock mine = records_->LockJob(a_);
+    got = true;
+  });
+  // Deterministic: the waiter registers before it blocks on the lock.
+  while (records_->LockUsers(a_) < 2) std::this_thread::yield();
+  EXPECT_FALSE(got.load());  // it cannot have the lock: we hold it
+  held.reset();
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_EQ(records_->LockUsers(a_), 0);
 }
 
 }  // namespace

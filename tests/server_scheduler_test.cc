@@ -36,6 +36,7 @@ TEST(JobSchedulerTest, QueueIsPriorityThenAgeThenId) {
     std::optional<JobScheduler::Taken> t = s.TakeNext();
     ASSERT_TRUE(t.has_value());
     EXPECT_EQ(t->job_id, want);
+    s.MarkStarted(*t);
     EXPECT_TRUE(s.IsRunning(want));
     EXPECT_EQ(s.ReasonOf(want), StopReason::kNone);
   }
@@ -50,7 +51,8 @@ TEST(JobSchedulerTest, DequeueAndFinishWithRequeue) {
   EXPECT_EQ(s.QueuePosition(Key(0, 2, "job-b")), 0);
   std::optional<JobScheduler::Taken> t = s.TakeNext();
   ASSERT_TRUE(t.has_value());
-  s.Finish("job-b", Key(0, 2, "job-b"));
+  s.MarkStarted(*t);
+  s.Finish(*t, Key(0, 2, "job-b"));
   EXPECT_FALSE(s.IsRunning("job-b"));
   EXPECT_EQ(s.QueuePosition(Key(0, 2, "job-b")), 0);
 }
@@ -130,9 +132,10 @@ TEST(JobSchedulerTest, StopReleasesAWorkerBlockedInTakeNext) {
 TEST(JobSchedulerTest, AwaitIdleAfterTheLastRunFinishes) {
   JobScheduler s(10);
   s.Enqueue(Key(0, 1, "job-a"));
-  ASSERT_TRUE(s.TakeNext().has_value());
+  std::optional<JobScheduler::Taken> t = s.TakeNext();
+  ASSERT_TRUE(t.has_value());
   EXPECT_FALSE(s.AwaitIdle(absl::Now()));
-  std::thread finisher([&] { s.Finish("job-a"); });
+  std::thread finisher([&] { s.Finish(*t); });
   EXPECT_TRUE(s.AwaitIdle(absl::InfiniteFuture()));
   finisher.join();
 }
@@ -162,6 +165,7 @@ TEST(JobSchedulerTest, EveryPairOfStopRequestsKeepsTheStrongerInEitherOrder) {
       s.Enqueue(Key(0, 1, "job-a"));
       std::optional<JobScheduler::Taken> t = s.TakeNext();
       ASSERT_TRUE(t.has_value());
+      s.MarkStarted(*t);
       EXPECT_TRUE(s.RequestStop("job-a", a));
       EXPECT_TRUE(s.RequestStop("job-a", b));
       const StopReason want = Rank(a) >= Rank(b) ? a : b;
@@ -185,6 +189,8 @@ TEST(JobSchedulerTest, RequestStopAllReachesEveryRunningJob) {
   s.Enqueue(Key(0, 2, "job-b"));
   auto a = s.TakeNext(), b = s.TakeNext();
   ASSERT_TRUE(a && b);
+  s.MarkStarted(*a);
+  s.MarkStarted(*b);
   s.RequestStop("job-a", StopReason::kClientPause);
   s.RequestStopAll(StopReason::kShutdown);
   EXPECT_EQ(s.ReasonOf("job-a"), StopReason::kClientPause);  // pause beats shutdown
@@ -237,6 +243,7 @@ TEST(StopReasonTest, EndingsMatchTheOldFlagTableForEveryRequestSet) {
     s.Enqueue(Key(0, 1, "job-a"));
     auto t = s.TakeNext();
     ASSERT_TRUE(t.has_value());
+    s.MarkStarted(*t);
     if (shutdown) s.RequestStop("job-a", StopReason::kShutdown);
     if (pause) s.RequestStop("job-a", StopReason::kClientPause);
     if (abandon) s.RequestStop("job-a", StopReason::kAbandon);
@@ -256,7 +263,7 @@ TEST(StopReasonTest, EndingsMatchTheOldFlagTableForEveryRequestSet) {
     if (bits != 0) outcomes.push_back(RunOutcome::kCompleted);
     for (RunOutcome outcome : outcomes) {
       const OldEnding want = OldTable(outcome, crash, cancel, pause, shutdown, abandon);
-      const RunEnding got = EndingFor(outcome, s.ReasonOf("job-a"));
+      const RunEnding got = EndingFor(outcome, s.RequestsOf("job-a"));
       SCOPED_TRACE(::testing::Message() << "bits " << bits << " outcome "
                                         << static_cast<int>(outcome));
       EXPECT_EQ(got.record, want.record);
@@ -280,6 +287,239 @@ TEST(StopReasonTest, OnlyTheShutdownCheckpointIsOptional) {
             "could not save the final checkpoint");
   EXPECT_EQ(EndingFor(RunOutcome::kPaused, StopReason::kClientPause).failure_reason,
             "could not save the pause checkpoint");
+}
+
+// ---------------------------------------------------------------------------
+// Every outcome x every set of requests, including requests that reach the
+// scheduler only after the trainer returned.
+
+// The five booleans of RunJob's switch in 0770959 (server/job_runner.cc),
+// transcribed: what was recorded, which checkpoint was saved first, and
+// whether a failure to save it failed the job (and with which reason).
+struct OldRecord {
+  bool record = false;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::string reason;
+  v1::CheckpointReason checkpoint = v1::CHECKPOINT_REASON_UNSPECIFIED;
+  bool checkpoint_required = false;
+  std::string failure_reason;
+};
+OldRecord OldRunJobSwitch(RunOutcome outcome, bool crash, bool user_cancel, bool user_pause,
+                          bool shutdown, bool abandon) {
+  // if (crash) return finish(v1::RUNNING, "", OK): nothing recorded.
+  if (crash) return {};
+  switch (outcome) {
+    case RunOutcome::kCompleted:
+    case RunOutcome::kEarlyStopped:
+      // save(FINAL) failing -> FAILED "could not save the final checkpoint".
+      return {true, v1::SUCCEEDED,
+              outcome == RunOutcome::kCompleted ? "completed" : "early stopping", v1::FINAL,
+              true, "could not save the final checkpoint"};
+    case RunOutcome::kCancelled:
+      if (user_cancel) return {true, v1::CANCELLED, "requested by client"};
+      if (abandon) return {true, v1::QUEUED, "server shutdown"};
+      return {true, v1::CANCELLED, "cancelled"};
+    case RunOutcome::kPaused:
+      if (user_pause || !shutdown) {
+        return {true, v1::PAUSED, "requested by client", v1::PAUSE, true,
+                "could not save the pause checkpoint"};
+      }
+      // (void)save(SHUTDOWN): QUEUED whether or not it was saved.
+      return {true, v1::QUEUED, "server shutdown", v1::SHUTDOWN, false, ""};
+  }
+  return {};
+}
+
+// Bits of a request set, in the order the test sends them.
+constexpr StopReason kBitReason[] = {StopReason::kCrash, StopReason::kClientCancel,
+                                     StopReason::kClientPause, StopReason::kShutdown,
+                                     StopReason::kAbandon};
+
+void Send(JobScheduler& s, int bits) {
+  for (int i = 0; i < 5; ++i) {
+    if (bits & (1 << i)) EXPECT_TRUE(s.RequestStop("job-a", kBitReason[i]));
+  }
+}
+
+void ExpectOldRecord(RunOutcome outcome, int bits, const RunEnding& got) {
+  const OldRecord want = OldRunJobSwitch(outcome, bits & 1, bits & 2, bits & 4, bits & 8,
+                                         bits & 16);
+  SCOPED_TRACE(::testing::Message() << "requests " << bits << " outcome "
+                                    << static_cast<int>(outcome));
+  ASSERT_EQ(got.record, want.record);
+  if (!want.record) return;
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.reason, want.reason);
+  EXPECT_EQ(got.checkpoint, want.checkpoint);
+  EXPECT_EQ(got.checkpoint_required, want.checkpoint_required);
+  if (want.checkpoint_required) EXPECT_EQ(got.failure_reason, want.failure_reason);
+}
+
+constexpr RunOutcome kOutcomes[] = {RunOutcome::kCompleted, RunOutcome::kEarlyStopped,
+                                    RunOutcome::kPaused, RunOutcome::kCancelled};
+
+TEST(StopReasonTest, EveryOutcomeWithEveryRequestSetMatchesTheOldSwitch) {
+  // Any outcome may meet any set: the requests that made the trainer stop
+  // plus any that arrived after it returned (e.g. kPaused for a shutdown,
+  // then a cancel and an abandon).
+  for (RunOutcome outcome : kOutcomes) {
+    for (int bits = 0; bits < 32; ++bits) {
+      JobScheduler s(10);
+      s.Enqueue(Key(0, 1, "job-a"));
+      std::optional<JobScheduler::Taken> t = s.TakeNext();
+      ASSERT_TRUE(t.has_value());
+      s.MarkStarted(*t);
+      Send(s, bits);
+      ExpectOldRecord(outcome, bits, EndingFor(outcome, s.RequestsOf("job-a")));
+    }
+  }
+}
+
+TEST(StopReasonTest, RequestsBeforeAndAfterTheTrainerReturnedMatchTheOldSwitch) {
+  // `early` reaches the trainer, which stops as its token says (cancel is
+  // checked before pause); `late` arrives after Run returned.
+  int checked = 0;
+  for (int early = 0; early < 32; ++early) {
+    for (int late = 0; late < 32; ++late) {
+      JobScheduler s(10);
+      s.Enqueue(Key(0, 1, "job-a"));
+      std::optional<JobScheduler::Taken> t = s.TakeNext();
+      ASSERT_TRUE(t.has_value());
+      s.MarkStarted(*t);
+      Send(s, early);
+      std::vector<RunOutcome> outcomes;
+      if (t->token->cancel_requested()) {
+        outcomes = {RunOutcome::kCancelled};
+      } else if (t->token->pause_requested()) {
+        outcomes = {RunOutcome::kPaused};
+      } else {
+        outcomes = {RunOutcome::kCompleted, RunOutcome::kEarlyStopped};
+      }
+      // Or the last step ran before the request was seen.
+      if (early != 0) outcomes.push_back(RunOutcome::kCompleted);
+      Send(s, late);
+      for (RunOutcome outcome : outcomes) {
+        ExpectOldRecord(outcome, early | late, EndingFor(outcome, s.RequestsOf("job-a")));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1024);
+}
+
+TEST(StopReasonTest, RequestSetsKeepEveryMemberAndTheirStrongest) {
+  StopRequests r;
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.Strongest(), StopReason::kNone);
+  EXPECT_FALSE(r.Has(StopReason::kNone));
+  r.Add(StopReason::kShutdown);
+  r.Add(StopReason::kClientCancel);
+  r.Add(StopReason::kNone);
+  EXPECT_TRUE(r.Has(StopReason::kShutdown));
+  EXPECT_TRUE(r.Has(StopReason::kClientCancel));
+  EXPECT_FALSE(r.Has(StopReason::kClientPause));
+  EXPECT_EQ(r.Strongest(), StopReason::kClientCancel);
+  EXPECT_TRUE(StopRequests(StopReason::kNone).empty());
+  EXPECT_EQ(StopRequests(StopReason::kAbandon).Strongest(), StopReason::kAbandon);
+}
+
+// ---------------------------------------------------------------------------
+// Claimed vs started runs.
+
+TEST(JobSchedulerTest, AClaimedJobIsNotRunningUntilMarkedStarted) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  std::optional<JobScheduler::Taken> t = s.TakeNext();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->key.id, "job-a");
+  // Its RUNNING row is not written yet: the row path applies.
+  EXPECT_FALSE(s.IsRunning("job-a"));
+  EXPECT_FALSE(s.RequestStop("job-a", StopReason::kClientCancel));
+  EXPECT_FALSE(s.RequestStop("job-a", StopReason::kClientPause));
+  EXPECT_FALSE(t->token->cancel_requested() || t->token->pause_requested());
+  EXPECT_TRUE(s.RequestsOf("job-a").empty());
+  // But it still holds the server busy, and a shutdown still reaches it.
+  EXPECT_FALSE(s.AwaitIdle(absl::Now()));
+  s.RequestStopAll(StopReason::kShutdown);
+  EXPECT_TRUE(t->token->pause_requested());
+  s.MarkStarted(*t);
+  EXPECT_TRUE(s.IsRunning("job-a"));
+  EXPECT_TRUE(s.RequestsOf("job-a").Has(StopReason::kShutdown));
+  EXPECT_TRUE(s.RequestStop("job-a", StopReason::kClientCancel));
+  EXPECT_TRUE(t->token->cancel_requested());
+  s.Finish(*t);
+  EXPECT_TRUE(s.AwaitIdle(absl::Now()));
+}
+
+TEST(JobSchedulerTest, AClaimedJobResumedBackIntoTheQueueIsStartedOnlyOnce) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  std::optional<JobScheduler::Taken> first = s.TakeNext();
+  ASSERT_TRUE(first.has_value());
+  // Paused and resumed through its row while claimed: queued again.
+  JobScheduler::Reservation slot;
+  ASSERT_EQ(s.Reserve(&slot), JobScheduler::Admission::kAdmitted);
+  EXPECT_EQ(slot.Commit(Key(0, 1, "job-a")), 0);
+  s.Enqueue(Key(0, 2, "job-b"));
+  // Another worker skips it (the claiming worker will start it) ...
+  std::optional<JobScheduler::Taken> other = s.TakeNext();
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->job_id, "job-b");
+  EXPECT_EQ(s.queued(), 0);
+  // ... and starting it leaves no copy in the queue either.
+  s.Enqueue(Key(0, 1, "job-a"));
+  s.MarkStarted(*first);
+  EXPECT_EQ(s.QueuePosition(Key(0, 1, "job-a")), -1);
+  EXPECT_TRUE(s.IsRunning("job-a"));
+  EXPECT_TRUE(s.RequestStop("job-a", StopReason::kClientPause));
+  EXPECT_TRUE(first->token->pause_requested());
+}
+
+TEST(JobSchedulerTest, FinishOfAnEndedRunLeavesTheNextRunAlone) {
+  JobScheduler s(10);
+  s.Enqueue(Key(0, 1, "job-a"));
+  std::optional<JobScheduler::Taken> first = s.TakeNext();
+  ASSERT_TRUE(first.has_value());
+  s.MarkStarted(*first);
+  s.Finish(*first, Key(0, 1, "job-a"));  // requeued (a shutdown's end)
+  std::optional<JobScheduler::Taken> second = s.TakeNext();
+  ASSERT_TRUE(second.has_value());
+  s.MarkStarted(*second);
+  s.MarkStarted(*first);  // stale: nothing
+  s.Finish(*first);       // the worker's release after its write: nothing
+  EXPECT_TRUE(s.IsRunning("job-a"));
+  EXPECT_TRUE(s.RequestStop("job-a", StopReason::kClientCancel));
+  EXPECT_TRUE(second->token->cancel_requested());
+  EXPECT_FALSE(first->token->cancel_requested());
+  s.Finish(*second);
+  EXPECT_FALSE(s.IsRunning("job-a"));
+}
+
+TEST(JobSchedulerTest, ReservingIntoAHeldSlotGivesTheOldOneBack) {
+  JobScheduler s(2);
+  JobScheduler::Reservation slot, other;
+  ASSERT_EQ(s.Reserve(&slot), JobScheduler::Admission::kAdmitted);
+  // Used to deadlock: the assignment under mu_ gave the old slot back, which
+  // locks mu_ again.
+  ASSERT_EQ(s.Reserve(&slot), JobScheduler::Admission::kAdmitted);
+  EXPECT_TRUE(slot.held());
+  ASSERT_EQ(s.Reserve(&other), JobScheduler::Admission::kAdmitted);
+  JobScheduler::Reservation third;
+  EXPECT_EQ(s.Reserve(&third), JobScheduler::Admission::kFull);
+  // Refused, a held slot stays held (and counted).
+  EXPECT_EQ(s.Reserve(&slot), JobScheduler::Admission::kFull);
+  EXPECT_TRUE(slot.held());
+  slot = JobScheduler::Reservation();
+  EXPECT_EQ(s.Reserve(&third), JobScheduler::Admission::kAdmitted);
+}
+
+TEST(JobSchedulerTest, CommitReturnsThePositionTheJobWasQueuedAt) {
+  JobScheduler s(10);
+  s.Enqueue(Key(5, 1, "job-high"));
+  s.Enqueue(Key(0, 9, "job-late"));
+  JobScheduler::Reservation slot;
+  ASSERT_EQ(s.Reserve(&slot), JobScheduler::Admission::kAdmitted);
+  EXPECT_EQ(slot.Commit(Key(0, 5, "job-mid")), 1);
 }
 
 }  // namespace
