@@ -38,7 +38,7 @@ namespace trainyard {
 
 // Options of the trainer that are not part of the model or training config.
 struct TrainerOptions {
-  int threads = 1;  // this trainer's thread budget (>= 1)
+  int threads = 1;  // this trainer's thread budget, in [1, 256]
   // Combines the gradient between backward and the optimiser (the future
   // all-reduce of a data-parallel run). Null: the gradient is used as it is.
   // Not owned; must outlive the Trainer.
@@ -157,7 +157,7 @@ class Trainer {
   int epoch() const;  // completed epochs
 
  private:
-  struct State;
+  struct State;  // core/trainer_state.h
   explicit Trainer(std::unique_ptr<State> state);
   void BeginEpochIfNeeded();
   absl::StatusOr<RunOutcome> EndEpoch(TrainingObserver& observer);
