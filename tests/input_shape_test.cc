@@ -58,7 +58,9 @@ TEST_P(BadInputTest, IsInvalidArgumentNamingTheField) {
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(shape.status().message());
   EXPECT_THAT(message, StartsWith(c.fields[0]));
-  if (c.fields[1] != nullptr) EXPECT_THAT(message, HasSubstr(c.fields[1]));
+  if (c.fields[1] != nullptr) {
+    EXPECT_THAT(message, HasSubstr(c.fields[1]));
+  }
   EXPECT_THAT(message, HasSubstr(c.message));
 }
 

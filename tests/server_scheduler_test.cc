@@ -316,9 +316,9 @@ OldRecord OldRunJobSwitch(RunOutcome outcome, bool crash, bool user_cancel, bool
               outcome == RunOutcome::kCompleted ? "completed" : "early stopping", v1::FINAL,
               true, "could not save the final checkpoint"};
     case RunOutcome::kCancelled:
-      if (user_cancel) return {true, v1::CANCELLED, "requested by client"};
-      if (abandon) return {true, v1::QUEUED, "server shutdown"};
-      return {true, v1::CANCELLED, "cancelled"};
+      if (user_cancel) return {true, v1::CANCELLED, "requested by client", {}, false, ""};
+      if (abandon) return {true, v1::QUEUED, "server shutdown", {}, false, ""};
+      return {true, v1::CANCELLED, "cancelled", {}, false, ""};
     case RunOutcome::kPaused:
       if (user_pause || !shutdown) {
         return {true, v1::PAUSED, "requested by client", v1::PAUSE, true,
@@ -337,7 +337,9 @@ constexpr StopReason kBitReason[] = {StopReason::kCrash, StopReason::kClientCanc
 
 void Send(JobScheduler& s, int bits) {
   for (int i = 0; i < 5; ++i) {
-    if (bits & (1 << i)) EXPECT_TRUE(s.RequestStop("job-a", kBitReason[i]));
+    if (bits & (1 << i)) {
+      EXPECT_TRUE(s.RequestStop("job-a", kBitReason[i]));
+    }
   }
 }
 
@@ -352,7 +354,9 @@ void ExpectOldRecord(RunOutcome outcome, int bits, const RunEnding& got) {
   EXPECT_EQ(got.reason, want.reason);
   EXPECT_EQ(got.checkpoint, want.checkpoint);
   EXPECT_EQ(got.checkpoint_required, want.checkpoint_required);
-  if (want.checkpoint_required) EXPECT_EQ(got.failure_reason, want.failure_reason);
+  if (want.checkpoint_required) {
+    EXPECT_EQ(got.failure_reason, want.failure_reason);
+  }
 }
 
 constexpr RunOutcome kOutcomes[] = {RunOutcome::kCompleted, RunOutcome::kEarlyStopped,
