@@ -104,15 +104,14 @@ class UploadReactor : public grpc::ServerReadReactor<Request> {
       Fail(InvalidArgument("first message must be a header"));
       return;
     }
-    // The limit is checked here, so that any error from Append (a full
-    // disk, an I/O error) reaches the client as what it is.
-    const int64_t chunk = static_cast<int64_t>(request_.chunk().size());
-    if (max_bytes_ > 0 && writer_->size() + chunk > max_bytes_) {
-      Fail(absl::ResourceExhaustedError(absl::StrCat("upload is larger than ", limit_name_, " (",
-                                                     max_bytes_, " bytes)")));
-      return;
-    }
+    // The writer enforces the limit; only that error is reworded to name the
+    // server option. Any other (a full disk, an I/O error) reaches the client
+    // as what it is.
     if (absl::Status s = writer_->Append(request_.chunk()); !s.ok()) {
+      if (IsSizeLimitError(s)) {
+        s = absl::ResourceExhaustedError(absl::StrCat("upload is larger than ", limit_name_,
+                                                      " (", max_bytes_, " bytes)"));
+      }
       Fail(s);
       return;
     }
