@@ -332,6 +332,13 @@ absl::StatusOr<std::shared_ptr<const Dataset>> LoadCsv(
         "the file has ", num_rows, " rows of ", num_features,
         " features, more than the limit of ", limits.max_values, " values"));
   }
+  if (limits.reserve_memory) {
+    const int64_t values = num_rows * (num_features + num_targets);
+    if (absl::Status s = limits.reserve_memory(values * static_cast<int64_t>(sizeof(Scalar)));
+        !s.ok()) {
+      return s;
+    }
+  }
   Matrix features(num_features, num_rows);
   Matrix targets(num_targets, num_rows);
   LabelCheck seen;
