@@ -56,7 +56,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
   im.checkpoints = std::make_unique<CheckpointRecorder>(
       im.store.get(), im.blobs.get(), im.events.get(), im.records.get(), recorder_options);
-  im.datasets = std::make_unique<DatasetCache>(im.blobs.get());
+  im.datasets = std::make_unique<DatasetCache>(im.blobs.get(), im.options.max_dataset_bytes);
   im.predictors = std::make_unique<PredictorCache>(
       [recorder = im.checkpoints.get()](std::string_view id) {
         return recorder->Load(id, "checkpoint_id");
