@@ -5,10 +5,12 @@
 #define TRAINYARD_CORE_DATASET_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/tensor.h"
 #include "trainyard/v1/dataset.pb.h"
@@ -59,8 +61,17 @@ class Dataset {
 // Size guards for loaders, so that a hostile or broken file is an error and
 // not an out-of-memory crash. A service may tighten them.
 struct DataLimits {
-  // Largest decompressed size of one gzip stream (a zip-bomb guard).
+  // Largest decompressed size of one gzip stream (a zip-bomb guard): counted
+  // while inflating, which stops as soon as it is passed (RESOURCE_EXHAUSTED
+  // naming the file and decompressed_limit_name).
   int64_t max_decompressed_bytes = int64_t{4} << 30;
+  // What to call that limit in errors (a server names its own option).
+  std::string decompressed_limit_name = "max_decompressed_bytes";
+  // Called before a loader allocates `bytes` more of its large buffers (the
+  // decompression buffer, the feature and target matrices); a non-OK status
+  // ends the load with it. Empty: no accounting. For a server's memory budget
+  // over parses in flight.
+  std::function<absl::Status(int64_t bytes)> reserve_memory;
   // Largest number of feature values (num_features * N) of one dataset.
   int64_t max_values = int64_t{1} << 30;
 };
@@ -80,7 +91,9 @@ absl::StatusOr<std::shared_ptr<const Dataset>> LoadCsv(
 // or any IDX element type 0x08/0x09/0x0B/0x0C/0x0D/0x0E with 2-4 dimensions)
 // become prod(dims[1:]) raw-valued features per sample; labels (0x00000801)
 // become integer classes. Errors are INVALID_ARGUMENT naming the file
-// ("images file: ..." / "labels file: ...").
+// ("images file: ..." / "labels file: ..."), except RESOURCE_EXHAUSTED for
+// a gzip part that decompresses past limits.max_decompressed_bytes or a
+// refused limits.reserve_memory.
 absl::StatusOr<std::shared_ptr<const Dataset>> LoadIdx(
     std::string_view images, std::string_view labels,
     v1::Preprocessing preprocessing, const DataLimits& limits = {});

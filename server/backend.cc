@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "core/tensor.h"
 #include "server/backend_internal.h"
 #include "server/log_util.h"
@@ -62,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
   im.checkpoints = std::make_unique<CheckpointRecorder>(
       im.store.get(), im.blobs.get(), im.events.get(), im.records.get(), recorder_options);
-  im.datasets = std::make_unique<DatasetCache>(im.blobs.get());
+  im.datasets = std::make_unique<DatasetCache>(im.blobs.get(), im.options.max_dataset_bytes);
   im.predictors = std::make_unique<PredictorCache>(
       [recorder = im.checkpoints.get()](std::string_view id) {
         return recorder->Load(id, "checkpoint_id");
@@ -146,7 +147,14 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> Backend::NewUpload(int64_t max_bytes
 absl::StatusOr<int64_t> Backend::CheckpointSize(std::string_view id) {
   absl::StatusOr<v1::CheckpointInfo> info = GetCheckpoint(id);
   if (!info.ok()) return info.status();
-  return impl_->blobs->Size(id);
+  absl::StatusOr<int64_t> size = impl_->blobs->Size(id);
+  if (size.ok() && *size != info->size_bytes()) {
+    // Truncated or grown on disk: no need to read it to know it is corrupt.
+    return absl::DataLossError(absl::StrCat("checkpoint ", std::string(id),
+                                            " is corrupt on the server: its file has ", *size,
+                                            " bytes, ", info->size_bytes(), " were stored"));
+  }
+  return size;
 }
 
 absl::StatusOr<std::string> Backend::ReadCheckpoint(std::string_view id, int64_t offset,

@@ -95,9 +95,12 @@ class Backend {
   // ------------------------------------------------ for the streaming RPCs
   // A writer for an upload of at most `max_bytes` (blob store errors).
   absl::StatusOr<std::unique_ptr<BlobWriter>> NewUpload(int64_t max_bytes);
-  // The stored size of checkpoint `id` (NOT_FOUND for an unknown one).
+  // The stored size of checkpoint `id` (NOT_FOUND for an unknown one;
+  // DATA_LOSS when the file's size is not the one recorded with it).
   absl::StatusOr<int64_t> CheckpointSize(std::string_view id);
-  // Up to `length` bytes of checkpoint `id` from `offset`.
+  // Up to `length` bytes of checkpoint `id` from `offset`, as stored (the
+  // download reactor hashes what it serves and ends with DATA_LOSS on a
+  // mismatch).
   absl::StatusOr<std::string> ReadCheckpoint(std::string_view id, int64_t offset,
                                              int64_t length);
   // A cursor over job_id's events after `after_seq` (server/event_log.h);

@@ -40,6 +40,13 @@ bool IsSizeLimitError(const absl::Status& status) {
          status.GetPayload(kSizeLimitPayload).has_value();
 }
 
+absl::Status CheckBlobDigest(std::string_view sha256, std::string_view actual_hex,
+                             int64_t size) {
+  if (actual_hex == sha256) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat("blob ", std::string(sha256), " is corrupt: its ",
+                                          size, " bytes hash to ", std::string(actual_hex)));
+}
+
 // ------------------------------------------------------------- BlobWriter
 
 BlobWriter::BlobWriter(const BlobStore* store, std::string temp_path,
@@ -141,19 +148,34 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t max_byt
 absl::Status BlobStore::Install(const std::string& temp_path, std::string_view sha256) const {
   const std::string dir = absl::StrCat(root_, "/", std::string(sha256.substr(0, 2)));
   const std::string final_path = PathFor(sha256);
-  if (env_->FileExists(final_path)) {
+  const bool exists = env_->FileExists(final_path);
+  if (exists && HashFile(final_path).value_or("") == sha256) {
     // Same name, same bytes: keep the durable copy that is already there.
     // The temp copy is garbage either way (Open sweeps it if this fails).
     env_->RemoveFile(temp_path).IgnoreError();
     return absl::OkStatus();
   }
-  const bool new_dir = !env_->FileExists(dir);
+  // A copy that no longer hashes to its name (altered or truncated on disk)
+  // is replaced by the good bytes just received: re-uploading heals it.
+  const bool new_dir = !exists && !env_->FileExists(dir);
   if (absl::Status s = env_->CreateDir(dir); !s.ok()) return s;
   if (new_dir) {
     if (absl::Status s = env_->SyncDir(root_); !s.ok()) return s;
   }
   if (absl::Status s = env_->RenameFile(temp_path, final_path); !s.ok()) return s;
   return env_->SyncDir(dir);
+}
+
+absl::StatusOr<std::string> BlobStore::HashFile(const std::string& path) const {
+  constexpr int64_t kChunk = 1 << 20;
+  Sha256Hasher hash;
+  for (int64_t offset = 0;; offset += kChunk) {
+    absl::StatusOr<std::string> bytes = env_->ReadRange(path, offset, kChunk);
+    if (!bytes.ok()) return bytes.status();
+    hash.Update(*bytes);
+    if (static_cast<int64_t>(bytes->size()) < kChunk) break;
+  }
+  return hash.FinishHex();
 }
 
 absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) const {
@@ -195,6 +217,17 @@ absl::StatusOr<std::string> BlobStore::ReadAll(std::string_view sha256) const {
   if (absl::Status s = CheckName(sha256); !s.ok()) return s;
   absl::StatusOr<std::string> bytes = env_->ReadFile(PathFor(sha256));
   if (!bytes.ok()) return NoBlobIfNotFound(bytes.status(), sha256);
+  return bytes;
+}
+
+absl::StatusOr<std::string> BlobStore::ReadVerified(std::string_view sha256) const {
+  absl::StatusOr<std::string> bytes = ReadAll(sha256);
+  if (!bytes.ok()) return bytes;
+  if (absl::Status s = CheckBlobDigest(sha256, Sha256Hex(*bytes),
+                                       static_cast<int64_t>(bytes->size()));
+      !s.ok()) {
+    return s;
+  }
   return bytes;
 }
 

@@ -2,7 +2,8 @@
 // hex characters (so no directory grows past ~1/256 of the blobs). Holds the
 // uploaded dataset bytes and checkpoint files. A blob appears under its name
 // only complete and durable: it is written to <root>/tmp/, fsynced, renamed,
-// and the directory fsynced. Identical bytes are stored once.
+// and the directory fsynced. Identical bytes are stored once (a stored copy
+// that no longer hashes to its name is replaced by a new upload of them).
 //
 // Only 64-character lower-case hex names are accepted (IsSha256Hex), so
 // nothing a client sends can become a path. Thread-safe: the only shared state
@@ -34,6 +35,12 @@ using ::trainyard::IsSha256Hex;
 // left on device", from the errno mapping) but without the mark, so callers
 // can tell "your upload is too large" from "the server's disk is full".
 bool IsSizeLimitError(const absl::Status& status);
+
+// OK when `actual_hex`, the sha256 of a blob's `size` bytes as read, is its
+// name; otherwise DATA_LOSS "blob <sha256> is corrupt: its <size> bytes hash
+// to <actual>" (altered or truncated on disk after it was stored).
+absl::Status CheckBlobDigest(std::string_view sha256, std::string_view actual_hex,
+                             int64_t size);
 
 // Streams one blob to a temp file while hashing it; Commit() names it by its
 // hash. For uploads too big to hold in memory. Destroying an uncommitted
@@ -96,6 +103,9 @@ class BlobStore {
   absl::StatusOr<std::string> ReadRange(std::string_view sha256, int64_t offset,
                                         int64_t max_len) const;
   absl::StatusOr<std::string> ReadAll(std::string_view sha256) const;
+  // ReadAll, checked against the name: DATA_LOSS (CheckBlobDigest) when the
+  // bytes on disk no longer hash to it. For anything parsed or served.
+  absl::StatusOr<std::string> ReadVerified(std::string_view sha256) const;
   // NOT_FOUND if absent. Callers must make sure no metadata still refers to
   // it (the store does not count references).
   absl::Status Remove(std::string_view sha256) const;
@@ -107,7 +117,10 @@ class BlobStore {
   BlobStore(std::string root, Env* env) : root_(std::move(root)), env_(env) {}
   // REQUIRES: IsSha256Hex(sha256).
   std::string PathFor(std::string_view sha256) const;
-  // Renames a complete, fsynced temp file into place under `sha256`.
+  // The sha256 hex of the file at `path`, read in chunks.
+  absl::StatusOr<std::string> HashFile(const std::string& path) const;
+  // Renames a complete, fsynced temp file into place under `sha256`, unless
+  // a copy that still hashes to `sha256` is there already.
   absl::Status Install(const std::string& temp_path, std::string_view sha256) const;
 
   const std::string root_;

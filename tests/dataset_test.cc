@@ -2,6 +2,8 @@
 // INVALID_ARGUMENT with a message naming the line/column or option.
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/dataset.h"
@@ -126,6 +128,62 @@ TEST(CsvTest, NoTrailingNewline) {
   ASSERT_NE(ds, nullptr);
   EXPECT_EQ(ds->num_samples(), 2);
   EXPECT_EQ(ds->targets()(0, 1), 4);
+}
+
+// Issue 9 class 12: the row count once came from the newlines after the
+// first line, so an unterminated last row was written past the matrices
+// (a heap-buffer-overflow under ASan). Every way of ending the last row must
+// give all rows with their values.
+TEST(CsvTest, EveryLastRowEndingGivesAllRows) {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"1,2,0\n3,4,1\n5,6,0", false},                 // the fuzzer's case
+      {"1,2,0\n3,4,1\n5,6,0\n", false},
+      {"1,2,0\r\n3,4,1\r\n5,6,0", false},
+      {"1,2,0\r\n3,4,1\r\n5,6,0\r\n", false},
+      {"1,2,0\n3,4,1\n5,6,0\n\n\n", false},          // trailing blank lines
+      {"1,2,0\n3,4,1\n5,6,0\n  \n\t", false},        // blank, last one unterminated
+      {"\n\n1,2,0\n\n3,4,1\n\n5,6,0", false},         // leading and inner blanks
+      {"a,b,c\n1,2,0\n3,4,1\n5,6,0", true},
+      {"a,b,c\r\n1,2,0\r\n3,4,1\r\n5,6,0", true},
+      {"a,b,c\n\n1,2,0\n3,4,1\n5,6,0\r\n\r\n", true},
+      {"a,b,c\n1,2,0\n3,4,1\n5,6,0\r", true},          // a lone \r at the end
+  };
+  Matrix x(2, 3);
+  x << 1, 3, 5, 2, 4, 6;
+  Matrix y(1, 3);
+  y << 0, 1, 0;
+  for (const auto& [text, header] : cases) {
+    SCOPED_TRACE(text);
+    auto ds = MustLoad(text, Options(header, {"2"}));
+    ASSERT_NE(ds, nullptr);
+    EXPECT_EQ(ds->num_samples(), 3);
+    EXPECT_EQ(ds->features(), x);
+    EXPECT_EQ(ds->targets(), y);
+  }
+}
+
+// The over-the-wire crash of issue 9: 3 rows of 2,000 columns, no final
+// newline (the overflow then was a whole 2,000-value column).
+TEST(CsvTest, WideRowsWithoutFinalNewline) {
+  constexpr int kColumns = 2000;
+  std::string text;
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < kColumns; ++c) {
+      if (c > 0) text += ',';
+      text += std::to_string(c == kColumns - 1 ? r % 2 : r * kColumns + c);
+    }
+    if (r < 2) text += '\n';
+  }
+  auto ds = MustLoad(text, Options(false));
+  ASSERT_NE(ds, nullptr);
+  ASSERT_EQ(ds->num_samples(), 3);
+  ASSERT_EQ(ds->num_features(), kColumns - 1);
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < kColumns - 1; ++c) {
+      ASSERT_EQ(ds->features()(c, r), r * kColumns + c) << "row " << r << " column " << c;
+    }
+    EXPECT_EQ(ds->targets()(0, r), r % 2);
+  }
 }
 
 TEST(CsvTest, ErrorsCountFileLinesIncludingBlankOnes) {

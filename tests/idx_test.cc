@@ -178,10 +178,98 @@ TEST(IdxTest, CorruptGzip) {
   ExpectIdxError(Images(), labels.substr(0, labels.size() - 6), {"labels file: gzip: ", "truncated"});
 }
 
+// A passed decompression limit is RESOURCE_EXHAUSTED (issue 9, class 7:
+// it was INVALID_ARGUMENT), naming the part and the limit.
 TEST(IdxTest, DecompressedSizeLimit) {
   DataLimits limits;
   limits.max_decompressed_bytes = 20;
-  ExpectIdxError(Gzip(Images()), Labels(), {"images file: gzip: ", "limit of 20 bytes"}, limits);
+  limits.decompressed_limit_name = "max_dataset_bytes";
+  auto ds = LoadIdx(Gzip(Images()), Labels(), v1::PREPROCESSING_NONE, limits);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kResourceExhausted) << ds.status();
+  EXPECT_THAT(std::string(ds.status().message()),
+              HasSubstr("images file: gzip: decompressed data exceeds the limit of 20 bytes "
+                        "(max_dataset_bytes)"));
+  ds = LoadIdx(Images(), Gzip(Labels() + std::string(100, '\0')), v1::PREPROCESSING_NONE,
+               limits);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kResourceExhausted) << ds.status();
+  EXPECT_THAT(std::string(ds.status().message()), HasSubstr("labels file: gzip: "));
+}
+
+// `bytes` zeros, deflated in 1 MiB steps (never all in memory).
+std::string GzipZeros(int64_t bytes) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  const std::string zeros(1 << 20, '\0');
+  std::string out;
+  char buf[1 << 16];
+  for (int64_t left = bytes; left >= 0;) {
+    const int64_t n = std::min<int64_t>(left, zeros.size());
+    left -= n;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+    z.avail_in = static_cast<uInt>(n);
+    const int flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
+    int rc;
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof(buf);
+      rc = deflate(&z, flush);
+      out.append(buf, sizeof(buf) - z.avail_out);
+    } while (z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    if (flush == Z_FINISH) break;
+  }
+  deflateEnd(&z);
+  return out;
+}
+
+// Issue 9, class 7: a few hundred KB that inflate to 256 MiB. Inflating stops
+// just past the limit, and the inflater's own counters show the buffer never
+// grew beyond it.
+TEST(GzipTest, BombStopsAtTheLimit) {
+  const std::string bomb = GzipZeros(int64_t{256} << 20);
+  ASSERT_LT(bomb.size(), 400u << 10);
+  GunzipLimits limits;
+  limits.max_output_bytes = 3 << 20;
+  limits.limit_name = "max_dataset_bytes";
+  int64_t reserved = 0;
+  limits.reserve = [&](int64_t n) {
+    reserved += n;
+    return absl::OkStatus();
+  };
+  GunzipStats stats;
+  auto out = Gunzip(bomb, limits, &stats);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(out.status().message()),
+              HasSubstr("limit of 3145728 bytes (max_dataset_bytes)"));
+  EXPECT_EQ(stats.produced_bytes, limits.max_output_bytes + 1);
+  // buffer_bytes is the string's capacity: the limit + 1, give or take a
+  // standard library's rounding; every byte asked for was charged first.
+  EXPECT_LE(stats.buffer_bytes, limits.max_output_bytes + 64);
+  EXPECT_LE(reserved, stats.buffer_bytes);
+  EXPECT_GE(reserved, limits.max_output_bytes + 1);
+
+  // A refused reservation ends the inflate with its status.
+  limits.reserve = [](int64_t) { return absl::ResourceExhaustedError("budget spent"); };
+  out = Gunzip(bomb, limits, &stats);
+  EXPECT_EQ(out.status().message(), "budget spent");
+  EXPECT_EQ(stats.buffer_bytes, 0);
+}
+
+// Within the limit the output is exact, however many times the buffer grew.
+TEST(GzipTest, OutputJustUnderTheLimit) {
+  const std::string gz = GzipZeros(5 << 20);
+  GunzipLimits limits;
+  limits.max_output_bytes = 5 << 20;
+  GunzipStats stats;
+  auto out = Gunzip(gz, limits, &stats);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->size(), size_t{5} << 20);
+  EXPECT_EQ(out->find_first_not_of('\0'), std::string::npos);
+  EXPECT_LE(stats.buffer_bytes, (5 << 20) + 64);
+  limits.max_output_bytes = (5 << 20) - 1;
+  EXPECT_EQ(Gunzip(gz, limits).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(GzipTest, ConcatenatedMembersAndPadding) {

@@ -35,9 +35,6 @@ class LineReader {
     return true;
   }
   int64_t line_no() const { return line_no_; }
-  std::string_view rest() const {
-    return pos_ >= text_.size() ? std::string_view() : text_.substr(pos_);
-  }
 
  private:
   std::string_view text_;
@@ -76,6 +73,15 @@ int64_t CountFields(std::string_view line, char delim) {
   int64_t n = 1;
   for (char ch : line) n += ch == delim;
   return n;
+}
+
+// The non-blank lines from `current` (already read by `reader`) to the end,
+// read the way LoadCsv's row loop reads them.
+int64_t CountRows(LineReader reader, std::string_view current, char delim) {
+  int64_t rows = IsBlank(current, delim) ? 0 : 1;
+  std::string_view line;
+  while (reader.Next(line)) rows += IsBlank(line, delim) ? 0 : 1;
+  return rows;
 }
 
 // Everything the per-line loop needs to name a place in an error.
@@ -316,21 +322,34 @@ absl::StatusOr<std::shared_ptr<const Dataset>> LoadCsv(
     if (layout.dest[c] >= 0) layout.dest[c] = f++;
   }
 
-  // Every remaining line may be a row: an upper bound for one allocation.
-  int64_t max_rows = 1;
-  for (char ch : reader.rest()) max_rows += ch == '\n';
-  if (max_rows > limits.max_values / num_features) {
+  // The exact row count, for one allocation: counted by a copy of the reader
+  // with the same blank-line rule as the loop below, so the two cannot
+  // disagree (a newline count once missed an unterminated last line and the
+  // loop wrote past the matrices). The loop still checks each row against it.
+  const int64_t num_rows = CountRows(reader, line, layout.delim);
+  if (num_rows > limits.max_values / num_features) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the file has up to ", max_rows, " rows of ", num_features,
+        "the file has ", num_rows, " rows of ", num_features,
         " features, more than the limit of ", limits.max_values, " values"));
   }
-  Matrix features(num_features, max_rows);
-  Matrix targets(num_targets, max_rows);
+  if (limits.reserve_memory) {
+    const int64_t values = num_rows * (num_features + num_targets);
+    if (absl::Status s = limits.reserve_memory(values * static_cast<int64_t>(sizeof(Scalar)));
+        !s.ok()) {
+      return s;
+    }
+  }
+  Matrix features(num_features, num_rows);
+  Matrix targets(num_targets, num_rows);
   LabelCheck seen;
   int64_t rows = 0;
   do {
     if (IsBlank(line, layout.delim)) continue;
     const int64_t line_no = reader.line_no();
+    if (rows >= num_rows) {
+      return absl::InternalError(absl::StrCat(
+          "line ", line_no, ": more rows than counted (", num_rows, "); this is a bug"));
+    }
     Scalar* feature_col = features.data() + rows * num_features;
     Scalar* target_col = targets.data() + rows * num_targets;
     size_t start = 0;
@@ -375,9 +394,10 @@ absl::StatusOr<std::shared_ptr<const Dataset>> LoadCsv(
   } while (reader.Next(line));
 
   if (rows == 0) return absl::InvalidArgumentError("no data rows");
-  // Column-major with unchanged row count: shrinks in place (realloc).
-  features.conservativeResize(num_features, rows);
-  targets.conservativeResize(num_targets, rows);
+  if (rows != num_rows) {
+    return absl::InternalError(absl::StrCat("read ", rows, " rows but counted ", num_rows,
+                                            "; this is a bug"));
+  }
   return std::make_shared<const Dataset>(std::move(features), std::move(targets),
                                          classes, options.preprocessing());
 }

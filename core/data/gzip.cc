@@ -45,8 +45,17 @@ bool IsGzip(std::string_view data) {
          static_cast<unsigned char>(data[1]) == 0x8b;
 }
 
-absl::StatusOr<std::string> Gunzip(std::string_view data,
-                                   int64_t max_output_bytes) {
+absl::StatusOr<std::string> Gunzip(std::string_view data, int64_t max_output_bytes) {
+  GunzipLimits limits;
+  limits.max_output_bytes = max_output_bytes;
+  return Gunzip(data, limits);
+}
+
+absl::StatusOr<std::string> Gunzip(std::string_view data, const GunzipLimits& limits,
+                                   GunzipStats* stats) {
+  GunzipStats local_stats;
+  GunzipStats& st = stats != nullptr ? *stats : local_stats;
+  st = GunzipStats();
   if (!IsGzip(data)) {
     return absl::InvalidArgumentError("gzip: not a gzip stream (no 1f 8b magic)");
   }
@@ -54,7 +63,29 @@ absl::StatusOr<std::string> Gunzip(std::string_view data,
   if (!inflater.Init()) return absl::InternalError("gzip: cannot initialise zlib");
   z_stream& z = inflater.z();
 
+  const int64_t max_output = std::max<int64_t>(limits.max_output_bytes, 0);
+  // One byte past the limit is enough to see that it is passed, so the
+  // buffer never needs to be larger.
+  const size_t cap = static_cast<size_t>(max_output) + 1;
   std::string out;
+  // Grows the buffer to exactly `size` bytes, charging the growth first.
+  // (std::string::resize may double its capacity past the request; a fresh
+  // reserve from empty does not.)
+  auto grow = [&](size_t size) -> absl::Status {
+    if (size <= out.size()) return absl::OkStatus();
+    if (limits.reserve) {
+      if (absl::Status s = limits.reserve(static_cast<int64_t>(size - out.size())); !s.ok()) {
+        return s;
+      }
+    }
+    std::string bigger;
+    bigger.reserve(size);
+    bigger.assign(out);
+    bigger.resize(size);
+    out.swap(bigger);
+    st.buffer_bytes = std::max<int64_t>(st.buffer_bytes, static_cast<int64_t>(out.capacity()));
+    return absl::OkStatus();
+  };
   // The last four bytes of a member hold its size mod 2^32: a good first size
   // for a single-member file (one byte more, so that inflate can reach the
   // end of the stream without another grow), capped so a lying trailer costs
@@ -65,10 +96,9 @@ absl::StatusOr<std::string> Gunzip(std::string_view data,
     const uint64_t isize = t[0] | (t[1] << 8) | (t[2] << 16) | (uint64_t{t[3]} << 24);
     // Deflate cannot expand more than 1032:1.
     hint = static_cast<size_t>(std::min<uint64_t>(
-        {isize + 1, uint64_t{data.size()} * 1032 + 1,
-         static_cast<uint64_t>(max_output_bytes) + 1, uint64_t{256} << 20}));
+        {isize + 1, uint64_t{data.size()} * 1032 + 1, uint64_t{256} << 20}));
   }
-  out.resize(std::max<size_t>(hint, 1));
+  if (absl::Status s = grow(std::min(std::max<size_t>(hint, 1), cap)); !s.ok()) return s;
 
   const unsigned char* in = reinterpret_cast<const unsigned char*>(data.data());
   size_t in_left = data.size();
@@ -76,9 +106,12 @@ absl::StatusOr<std::string> Gunzip(std::string_view data,
   constexpr size_t kMaxChunk = std::numeric_limits<uInt>::max();
   for (;;) {
     if (produced == out.size()) {
-      // Grow geometrically, but never far past the limit.
-      const size_t cap = static_cast<size_t>(max_output_bytes) + (size_t{1} << 16) + 1;
-      out.resize(std::min(std::max<size_t>(out.size() * 2, size_t{1} << 20), cap));
+      // Grow geometrically, but never past the limit (+1). produced == cap
+      // cannot happen here: it passed the limit and returned below.
+      if (absl::Status s = grow(std::min(std::max<size_t>(out.size() * 2, size_t{1} << 20), cap));
+          !s.ok()) {
+        return s;
+      }
     }
     z.next_in = const_cast<unsigned char*>(in);
     z.avail_in = static_cast<uInt>(std::min(in_left, kMaxChunk));
@@ -90,10 +123,11 @@ absl::StatusOr<std::string> Gunzip(std::string_view data,
     in += in_before - z.avail_in;
     in_left -= in_before - z.avail_in;
     produced += out_before - z.avail_out;
-    if (static_cast<int64_t>(produced) > max_output_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gzip: decompressed data exceeds the limit of ", max_output_bytes,
-          " bytes"));
+    st.produced_bytes = static_cast<int64_t>(produced);
+    if (static_cast<int64_t>(produced) > max_output) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "gzip: decompressed data exceeds the limit of ", max_output, " bytes",
+          limits.limit_name.empty() ? "" : absl::StrCat(" (", limits.limit_name, ")")));
     }
     if (rc == Z_STREAM_END) {
       // Another member may follow (cat a.gz b.gz); zero padding may too.

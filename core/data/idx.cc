@@ -75,8 +75,17 @@ absl::StatusOr<IdxFile> ReadIdx(std::string_view input, bool images,
     return absl::InvalidArgumentError(absl::StrCat(std::string(what), " file is empty"));
   }
   if (IsGzip(input)) {
-    auto inflated = Gunzip(input, limits.max_decompressed_bytes);
-    if (!inflated.ok()) return Error(what, std::string(inflated.status().message()));
+    GunzipLimits gunzip_limits;
+    gunzip_limits.max_output_bytes = limits.max_decompressed_bytes;
+    gunzip_limits.limit_name = limits.decompressed_limit_name;
+    gunzip_limits.reserve = limits.reserve_memory;
+    auto inflated = Gunzip(input, gunzip_limits);
+    if (!inflated.ok()) {
+      // The code stays: a passed limit is RESOURCE_EXHAUSTED, not bad input.
+      return absl::Status(inflated.status().code(),
+                          absl::StrCat(std::string(what), " file: ",
+                                       std::string(inflated.status().message())));
+    }
     file.storage = *std::move(inflated);
     file.inflated = true;
   } else {
@@ -217,6 +226,13 @@ absl::StatusOr<std::shared_ptr<const Dataset>> LoadIdx(
     return absl::InvalidArgumentError(absl::StrCat(
         "images file has ", image_file->count, " images but labels file has ",
         label_file->count, " labels"));
+  }
+  if (limits.reserve_memory) {
+    const int64_t values = static_cast<int64_t>(image_file->count * (image_file->per_sample + 1));
+    if (absl::Status s = limits.reserve_memory(values * static_cast<int64_t>(sizeof(Scalar)));
+        !s.ok()) {
+      return s;
+    }
   }
   auto features = ImageFeatures(*image_file);
   if (!features.ok()) return features.status();

@@ -1,8 +1,8 @@
 // Test-only access to a Backend's components (the production API reaches
 // them only through Backend's methods): put blobs directly, read stored
-// events, hold a job's record lock, look at the scheduler, act as a worker
-// (take a job, start it) without a worker thread, and run code inside
-// SubmitJob between its row insert and its queueing.
+// events, hold a job's record lock, look at the scheduler and the dataset
+// cache, act as a worker (take a job, start it) without a worker thread, and
+// run code inside SubmitJob between its row insert and its queueing.
 #ifndef TRAINYARD_TESTS_TESTING_BACKEND_PEER_H_
 #define TRAINYARD_TESTS_TESTING_BACKEND_PEER_H_
 
@@ -28,6 +28,7 @@ class BackendTestPeer {
   static void SetAfterSubmitInsert(Backend& b, std::function<void(const v1::Job&)> hook) {
     b.impl_->after_submit_insert = std::move(hook);
   }
+  static DatasetCache& datasets(Backend& b) { return *b.impl_->datasets; }
 };
 
 }  // namespace trainyard::server
