@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainingPlan plan,
   st->spec = plan.model();
   st->config = plan.training();
   st->options = options;
+  st->log_every_steps = plan.log_every_steps();
   st->train = plan.train();
   st->validation = plan.validation();
   st->train_idx = plan.train_indices();
