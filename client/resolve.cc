@@ -1,22 +1,23 @@
 #include "client/resolve.h"
 
 #include <cmath>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "client/errors.h"
 #include "client/output.h"
+#include "core/sha256.h"
 
 namespace trainyard::client {
 
 bool LooksLikeDatasetId(absl::string_view text) {
-  if (text.size() != 19 || text.substr(0, 3) != "ds-") return false;
-  for (char c : text.substr(3)) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  // "ds-" and 16 lowercase hex digits (server/ids.h mints them).
+  if (!absl::StartsWith(text, "ds-")) return false;
+  return IsLowerHex(std::string_view(text.data() + 3, text.size() - 3), 16);
 }
 
 absl::StatusOr<ResolvedDataset> ResolveDataset(const std::string& arg,

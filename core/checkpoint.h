@@ -46,14 +46,15 @@ inline constexpr uint64_t kMaxCheckpointPayloadBytes = 0x7fffffff;
 absl::Status ValidateCheckpoint(const v1::Checkpoint& checkpoint,
                                 const ModelLimits& limits = {});
 
-// The same checks of `checkpoint`'s buffers and counters against `model` and
-// `training` instead of the specs stored in it: whether a run with that spec
-// and config can continue from the checkpoint's state (a resumed job may
-// bring its own config). Messages are ValidateCheckpoint's.
+// The same checks of `checkpoint`'s buffers and counters against a model of
+// `shape` (AnalyzeModel's result) trained with `training` instead of the specs
+// stored in it: whether a run with that spec and config can continue from the
+// checkpoint's state (a resumed job may bring its own config). The caller has
+// analysed the spec and validated `training` (ValidateTrainingConfig), so
+// neither is checked again. Messages are ValidateCheckpoint's.
 absl::Status ValidateCheckpointFor(const v1::Checkpoint& checkpoint,
-                                   const v1::ModelSpec& model,
-                                   const v1::TrainingConfig& training,
-                                   const ModelLimits& limits = {});
+                                   const ModelShape& shape,
+                                   const v1::TrainingConfig& training);
 
 // The bytes of a checkpoint file holding `checkpoint`. Serialization is
 // deterministic, so equal checkpoints give equal bytes (and equal sha256 in a

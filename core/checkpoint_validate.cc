@@ -160,48 +160,41 @@ absl::Status ValidateEarlyStoppingAndHistory(const v1::Checkpoint& c) {
 absl::Status ValidateCheckpoint(const v1::Checkpoint& c,
                                 const ModelLimits& limits) {
   if (!c.has_model()) return Invalid("model is missing");
-  if (!c.has_training()) {
-    // Reported after the model's own errors, as always.
-    if (absl::Status s = AnalyzeModel(c.model(), limits).status(); !s.ok()) {
-      return Invalid(absl::StrCat("model.", s.message()));
-    }
-    return Invalid("training is missing");
-  }
-  return ValidateCheckpointFor(c, c.model(), c.training(), limits);
-}
-
-absl::Status ValidateCheckpointFor(const v1::Checkpoint& c,
-                                   const v1::ModelSpec& model,
-                                   const v1::TrainingConfig& training,
-                                   const ModelLimits& limits) {
-  absl::StatusOr<ModelShape> shape = AnalyzeModel(model, limits);
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(c.model(), limits);
   if (!shape.ok()) {
     return Invalid(absl::StrCat("model.", shape.status().message()));
   }
-  if (absl::Status s = ValidateTrainingConfig(training); !s.ok()) {
+  // Reported after the model's own errors, as always.
+  if (!c.has_training()) return Invalid("training is missing");
+  if (absl::Status s = ValidateTrainingConfig(c.training()); !s.ok()) {
     return Invalid(absl::StrCat("training.", s.message()));
   }
-  if (c.num_features() != shape->input.size()) {
-    if (shape->input.is_image()) {
+  return ValidateCheckpointFor(c, *shape, c.training());
+}
+
+absl::Status ValidateCheckpointFor(const v1::Checkpoint& c, const ModelShape& shape,
+                                   const v1::TrainingConfig& training) {
+  if (c.num_features() != shape.input.size()) {
+    if (shape.input.is_image()) {
       return Invalid(absl::StrCat("num_features is ", c.num_features(),
-                                  ", the model's input_shape ", shape->input.ToString(),
-                                  " has ", shape->input.size(), " values"));
+                                  ", the model's input_shape ", shape.input.ToString(),
+                                  " has ", shape.input.size(), " values"));
     }
     return Invalid(absl::StrCat("num_features is ", c.num_features(),
-                                ", the model's input_dim is ", shape->input.size()));
+                                ", the model's input_dim is ", shape.input.size()));
   }
   if (c.target_dim() < 1) {
     return Invalid(absl::StrCat("target_dim is ", c.target_dim(), ", must be >= 1"));
   }
-  if (absl::Status s = ValidateLossForTargets(training.loss(), shape->output_dim(),
+  if (absl::Status s = ValidateLossForTargets(training.loss(), shape.output_dim(),
                                               c.target_dim());
       !s.ok()) {
     return Invalid(absl::StrCat("training.", s.message()));
   }
 
-  absl::Status s = CheckSize(c.params(), "params", shape->num_params, "the model needs");
+  absl::Status s = CheckSize(c.params(), "params", shape.num_params, "the model needs");
   if (!s.ok()) return s;
-  s = CheckSize(c.layer_state(), "layer_state", shape->num_state,
+  s = CheckSize(c.layer_state(), "layer_state", shape.num_state,
                 "the model's batch-norm layers need");
   if (!s.ok()) return s;
   if (s = ValidateOptimizerState(c); !s.ok()) return s;

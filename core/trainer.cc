@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainingPlan plan,
   st->spec = plan.model();
   st->config = plan.training();
   st->options = options;
+  st->log_every_steps = plan.log_every_steps();
   st->train = plan.train();
   st->validation = plan.validation();
   st->train_idx = plan.train_indices();
@@ -178,8 +179,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Resume(
   Rng::State rs;
   std::copy(ckpt.rng_state().begin(), ckpt.rng_state().end(), rs.begin());
   st.dropout_rng.set_state(rs);
+  // batches_in_epoch == steps_per_epoch: every step of the epoch was taken
+  // (by Step) but not its end, which the next RunEpoch does.
   if (ckpt.batches_in_epoch() < 0 ||
-      ckpt.batches_in_epoch() >= st.steps_per_epoch() ||
+      ckpt.batches_in_epoch() > st.steps_per_epoch() ||
       ckpt.completed_epochs() < 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "checkpoint data position (epoch %d, batch %d) does not fit the "

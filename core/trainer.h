@@ -86,8 +86,11 @@ class Trainer {
 
   // Builds the trainer of `plan` and restores everything from `checkpoint`
   // (parameters, optimiser state, step, data position, RNG) so that Run
-  // continues exactly where it stopped. REQUIRES: plan was built with
-  // resume_from = &checkpoint (which checked that its buffers fit).
+  // continues exactly where it stopped. A checkpoint taken after an epoch's
+  // last Step and before the RunEpoch that ends it resumes to that point
+  // (steps_left_in_epoch() == 0): RunEpoch then only ends the epoch.
+  // REQUIRES: plan was built with resume_from = &checkpoint (which checked
+  // that its buffers fit).
   static absl::StatusOr<std::unique_ptr<Trainer>> Resume(
       TrainingPlan plan, const v1::Checkpoint& checkpoint,
       const TrainerOptions& options);

@@ -21,7 +21,6 @@
 #include "core/rng.h"
 #include "core/schedule.h"
 #include "core/trainer_state.h"
-#include "core/training_defaults.h"
 
 namespace trainyard {
 namespace {
@@ -149,7 +148,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(TrainingObserver* observer) {
   ++st.step;
   ++st.batches_in_epoch;
   const StepMetrics metrics{st.step, epoch, loss, lr, grad_norm};
-  if (observer != nullptr && st.step % EffectiveLogEverySteps(cfg) == 0) {
+  if (observer != nullptr && st.step % st.log_every_steps == 0) {
     observer->OnStep(metrics);
   }
   return metrics;

@@ -37,6 +37,8 @@ struct Trainer::State {
   v1::ModelSpec spec;
   v1::TrainingConfig config;
   TrainerOptions options;
+  // From the plan: OnStep every this many steps (config's, or the default).
+  int log_every_steps = 0;
 
   std::shared_ptr<const Dataset> train;
   // Validation samples come from `validation` (indices val_idx); when no

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "core/checkpoint.h"
 #include "core/data/split.h"
@@ -64,23 +65,27 @@ absl::StatusOr<TrainingPlan> BuildTrainingPlan(const TrainingPlanInputs& in) {
   plan.training_ = in.training;
   const v1::TrainingConfig& config = plan.training_;
 
-  // The spec and config, which need no data.
+  // The spec and config, which need no data. When the run continues a
+  // checkpoint's state, a bad spec or config is reported as the checkpoint's
+  // (ValidateCheckpoint's messages, under the field that named it).
+  const std::string resume_prefix =
+      in.resume_from != nullptr ? absl::StrCat(in.resume_field, ": ") : std::string();
+  const std::string checkpoint_prefix =
+      in.resume_from != nullptr ? absl::StrCat(resume_prefix, "checkpoint: ") : std::string();
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(in.model, in.limits);
+  if (!shape.ok()) return Prefixed(shape.status(), absl::StrCat(checkpoint_prefix, "model."));
+  plan.shape_ = *shape;
+  if (absl::Status s = ValidateTrainingConfig(config); !s.ok()) {
+    return Prefixed(s, absl::StrCat(checkpoint_prefix, "training."));
+  }
   if (in.resume_from != nullptr) {
     // The run continues the checkpoint's state with this spec and config, so
     // they must describe the same buffers.
-    if (absl::Status s = ValidateCheckpointFor(*in.resume_from, in.model, config, in.limits);
+    if (absl::Status s = ValidateCheckpointFor(*in.resume_from, plan.shape_, config);
         !s.ok()) {
-      return Prefixed(s, "resume_from_checkpoint_id: ");
+      return Prefixed(s, resume_prefix);
     }
   }
-  absl::StatusOr<ModelShape> shape = AnalyzeModel(in.model, in.limits);
-  if (!shape.ok()) return Prefixed(shape.status(), "model.");
-  plan.shape_ = *shape;
-  if (absl::Status s = ValidateTrainingConfig(config); !s.ok()) {
-    return Prefixed(s, "training.");
-  }
-  plan.learning_rate_ = EffectiveLearningRate(config.optimizer());
-  plan.weight_decay_ = EffectiveWeightDecay(config.optimizer());
   plan.log_every_steps_ = EffectiveLogEverySteps(config);
 
   // The data against the model and the loss.
@@ -119,8 +124,9 @@ absl::StatusOr<TrainingPlan> BuildTrainingPlan(const TrainingPlanInputs& in) {
     if (!plan.val_idx_.empty()) plan.validation_ = plan.train_;
   }
   if (plan.train_idx_.empty()) {
-    return absl::InvalidArgumentError(
-        "training.validation_fraction leaves no training samples");
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "training.validation_fraction %g leaves no training samples out of %d",
+        config.validation_fraction(), plan.train_->num_samples()));
   }
   if (config.early_stopping().patience() > 0 && plan.val_idx_.empty()) {
     return absl::InvalidArgumentError(

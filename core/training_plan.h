@@ -13,7 +13,7 @@
 //   "training.batch_size must be > 0, got 0"
 //   "dataset_id: model.input_dim is 7 but the dataset has 5 features"
 //   "validation_dataset_id: the validation dataset has class label 3 but ..."
-//   "training.validation_fraction leaves no training samples"
+//   "training.validation_fraction 0.5 leaves no training samples out of 0"
 //   "training.early_stopping.patience needs validation data: set ..."
 //   "resume_from_checkpoint_id: checkpoint: params has 10 values, ..."
 //   "init_from_checkpoint_id: the checkpoint's model (input_dim 2, ...) does
@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -52,9 +53,14 @@ struct TrainingPlanInputs {
   v1::ModelSpec model;
   v1::TrainingConfig training;
   ModelLimits limits;
-  // Checked first when set: the checkpoint the run continues from, whose
-  // buffers must fit `model` and `training` (ValidateCheckpointFor).
+  // Checked with the spec and config when set: the checkpoint the run
+  // continues from, whose buffers must fit `model` and `training`
+  // (ValidateCheckpointFor).
   const v1::Checkpoint* resume_from = nullptr;
+  // The field that named `resume_from`, which its refusals start with: the
+  // request's for a submitted resume, "latest_checkpoint_id" when the worker
+  // resumes a job from its own newest checkpoint.
+  std::string resume_field = "resume_from_checkpoint_id";
   // Required: the training data. A loader returning null is refused.
   DatasetLoader train;
   // Optional separate validation data (unset, or a loader returning null:
@@ -78,9 +84,9 @@ class TrainingPlan {
   const ModelShape& model_shape() const { return shape_; }
   int output_dim() const { return shape_.output_dim(); }
 
-  // Effective values of fields the config may leave unset.
-  double learning_rate() const { return learning_rate_; }
-  double weight_decay() const { return weight_decay_; }
+  // OnStep every this many steps: the config's, or the default. The trainer
+  // logs by it. (The optimiser's effective learning rate and weight decay are
+  // the optimiser's own, EffectiveLearningRate/EffectiveWeightDecay.)
   int log_every_steps() const { return log_every_steps_; }
 
   // The data. validation() is the separate validation set, or train() when
@@ -104,8 +110,6 @@ class TrainingPlan {
   v1::ModelSpec model_;
   v1::TrainingConfig training_;
   ModelShape shape_;
-  double learning_rate_ = 0;
-  double weight_decay_ = 0;
   int log_every_steps_ = kDefaultLogEverySteps;
   std::shared_ptr<const Dataset> train_;
   std::shared_ptr<const Dataset> validation_;
@@ -115,8 +119,8 @@ class TrainingPlan {
   int64_t total_steps_ = 0;
 };
 
-// Checks, in this order: the resume checkpoint, the model spec, the training
-// config, the training data (loaded) against the model and loss, the
+// Checks, in this order: the model spec, the training config, the resume
+// checkpoint against them, the training data (loaded) against the model and loss, the
 // validation data likewise, the split, early stopping's need for validation
 // data, and the init checkpoint (loaded). See the messages above.
 absl::StatusOr<TrainingPlan> BuildTrainingPlan(const TrainingPlanInputs& inputs);

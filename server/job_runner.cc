@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
+#include "core/training_plan.h"
 #include "server/log_util.h"
 #include "server/status_util.h"
 #include "server/stop_reason.h"
@@ -201,7 +202,19 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
     if (!ckpt.ok()) return finish(v1::FAILED, "checkpoint unavailable", ckpt.status());
     *ckpt->mutable_model() = job->model();
     *ckpt->mutable_training() = job->training();
-    trainer = Trainer::Resume(*ckpt, *train, validation, trainer_options);
+    // Refusals name the field the checkpoint came from: the job's own newest
+    // checkpoint is not something its submitter set.
+    TrainingPlanInputs in;
+    in.model = job->model();
+    in.training = job->training();
+    in.train = GivenDataset(*train);
+    in.validation = GivenDataset(validation);
+    in.resume_from = &*ckpt;
+    in.resume_field = !job->latest_checkpoint_id().empty() ? "latest_checkpoint_id"
+                                                           : "resume_from_checkpoint_id";
+    absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(in);
+    trainer = plan.ok() ? Trainer::Resume(*std::move(plan), *ckpt, trainer_options)
+                        : absl::StatusOr<std::unique_ptr<Trainer>>(plan.status());
     log = absl::StrCat("resumed from step ", ckpt->step(), " (checkpoint ", resume_id, ")");
   } else {
     trainer = Trainer::Create(job->model(), job->training(), *train, validation, trainer_options);

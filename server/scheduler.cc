@@ -103,7 +103,11 @@ std::optional<JobScheduler::Taken> JobScheduler::TakeNext() {
     return stopping_ || !queue_.empty();
   };
   for (;;) {
-    mu_.Await(absl::Condition(&ready));
+    if (!ready()) {
+      ++waiting_;  // counted while blocked (waiting_workers)
+      mu_.Await(absl::Condition(&ready));
+      --waiting_;
+    }
     if (stopping_) return std::nullopt;
     Taken taken;
     taken.key = *queue_.begin();
@@ -116,6 +120,11 @@ std::optional<JobScheduler::Taken> JobScheduler::TakeNext() {
     taken.token = run.token;
     return taken;
   }
+}
+
+int JobScheduler::waiting_workers() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_;
 }
 
 bool JobScheduler::stopped() const {

@@ -120,6 +120,9 @@ class JobScheduler {
   // Workers leave TakeNext (now and later) with nullopt.
   void Stop();
   bool stopped() const;
+  // Workers blocked in TakeNext right now, waiting for a job or Stop (a test
+  // can tell that a worker really blocked before it calls Stop).
+  int waiting_workers() const;
 
   // The claimed run's RUNNING row is written (call it from that write's
   // `written` callback, under the job's lock). From now on the job is
@@ -165,6 +168,7 @@ class JobScheduler {
   std::map<std::string, Running, std::less<>> running_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;  // workers blocked in TakeNext
 };
 
 }  // namespace trainyard::server

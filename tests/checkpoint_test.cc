@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/atomic_file.h"
 #include "core/sha256.h"
 #include "core/validate.h"
@@ -478,6 +479,20 @@ TEST(CheckpointTest, ModelLimitsApply) {
   absl::Status s = ValidateCheckpoint(MakeCheckpoint(), limits);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), StartsWith("checkpoint: model."));
+}
+
+// ValidateCheckpointFor checks the buffers against the shape it is given (the
+// caller's analysis of the spec), not against the spec stored in the file.
+TEST(CheckpointTest, ValidateForChecksAgainstTheGivenShape) {
+  const v1::Checkpoint c = MakeCheckpoint();
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(c.model());
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  EXPECT_EQ(ValidateCheckpointFor(c, *shape, c.training()), absl::OkStatus());
+  ModelShape wider = *shape;
+  wider.num_params += 1;
+  EXPECT_EQ(ValidateCheckpointFor(c, wider, c.training()).message(),
+            absl::StrCat("checkpoint: params has ", shape->num_params,
+                         " values, the model needs ", wider.num_params));
 }
 
 TEST(CheckpointFileTest, WriteThenReadRoundTrips) {

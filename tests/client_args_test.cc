@@ -172,6 +172,11 @@ TEST(ResolveDataset, IdsPassThroughWithoutRpc) {
   EXPECT_EQ(calls, 0);
   EXPECT_FALSE(LooksLikeDatasetId("ds-0123456789ABCDEF"));
   EXPECT_FALSE(LooksLikeDatasetId("ds-0123"));
+  EXPECT_FALSE(LooksLikeDatasetId("ds-0123456789abcdeg"));
+  EXPECT_FALSE(LooksLikeDatasetId("ds-0123456789abcdef0"));
+  EXPECT_FALSE(LooksLikeDatasetId("xs-0123456789abcdef"));
+  EXPECT_FALSE(LooksLikeDatasetId("ds"));
+  EXPECT_TRUE(LooksLikeDatasetId("ds-fedcba9876543210"));
 }
 
 TEST(ResolveDataset, NameTakesNewestAndSaysSoWhenAmbiguous) {

@@ -2,9 +2,12 @@
 // validate, count and make agreeing with each other on the layers they build.
 #include "core/layer_registry.h"
 
+#include <cstdint>
+#include <limits>
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "core/layers/dense.h"
 #include "core/layers/sequential.h"
 #include "core/model.h"
@@ -178,10 +181,36 @@ TEST(LayerRegistryTest, DefaultInitialiserLooksPastTransparentKinds) {
   EXPECT_EQ(init(9), v1::XAVIER_NORMAL);   // nothing follows
 }
 
+// Three dense layers of 2^31 - 1 units over an input as wide: about 2^62
+// parameters each, 3 x 2^62 in all, past int64. The walker's count saturates
+// and the limit check says so; a count that wrapped would go negative and
+// pass the limit.
 TEST(LayerRegistryTest, WalkerSaturatesInsteadOfWrapping) {
   EXPECT_EQ(SaturatingAdd(kSaturatedCount, 1), kSaturatedCount);
   EXPECT_EQ(SaturatingMul(int64_t{1} << 40, int64_t{1} << 40), kSaturatedCount);
   EXPECT_EQ(SaturatingMul(3, 4), 12);
+
+  constexpr int kWide = std::numeric_limits<int32_t>::max();
+  v1::ModelSpec spec;
+  spec.set_input_dim(kWide);
+  for (int i = 0; i < 3; ++i) spec.add_layers()->mutable_dense()->set_units(kWide);
+  ModelLimits limits;
+  limits.max_width = kWide;
+  absl::StatusOr<ModelShape> shape = AnalyzeModel(spec, limits);
+  ASSERT_FALSE(shape.ok());
+  EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(shape.status().message(),
+            absl::StrCat("model has more than 2^63 parameters, more than the limit ",
+                         limits.max_params));
+  EXPECT_EQ(CountParams(spec), kSaturatedCount);
+
+  // Two such layers fit in int64 (about 2^63 - 2^33): counted exactly.
+  spec.mutable_layers()->RemoveLast();
+  const int64_t two = 2 * (int64_t{kWide} * kWide + kWide);
+  EXPECT_EQ(CountParams(spec), two);
+  EXPECT_EQ(AnalyzeModel(spec, limits).status().message(),
+            absl::StrCat("model has ", two, " parameters, more than the limit ",
+                         limits.max_params));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "core/init.h"
 #include "core/layer.h"
+#include "core/layers/norm_defaults.h"
 #include "core/model.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -138,6 +139,39 @@ TEST(BatchNorm, RunningStatisticsApproachTheDataAndDriveEvaluation) {
       EXPECT_NEAR(eval_out(f, j), expected, 1e-4);
     }
   }
+}
+
+// An unset epsilon is the shared default in both normalisation layers: the
+// same output, bit for bit, as that value given explicitly, and not the
+// output of another value (the input's variance, 1e-4, is small enough for
+// epsilon to show).
+TEST(NormLayers, UnsetEpsilonIsTheSharedDefault) {
+  Parallel parallel(1);
+  PassContext train{Mode::kTrain, nullptr, &parallel};
+  Rng rng(4);
+  const Matrix x = RandomMatrix(6, 8, rng, 0.0, 0.01);
+  auto output = [&](v1::LayerSpec spec) {
+    BoundLayer layer(spec, 6);
+    Matrix out;
+    layer.layer->Forward(x, out, train);
+    return std::vector<Scalar>(out.data(), out.data() + out.size());
+  };
+  for (const bool batch : {true, false}) {
+    SCOPED_TRACE(batch ? "batch norm" : "layer norm");
+    const v1::LayerSpec unset = batch ? BatchNorm() : LayerNorm();
+    auto with_epsilon = [&](float epsilon) {
+      v1::LayerSpec spec = unset;
+      if (batch) {
+        spec.mutable_batch_norm()->set_epsilon(epsilon);
+      } else {
+        spec.mutable_layer_norm()->set_epsilon(epsilon);
+      }
+      return spec;
+    };
+    EXPECT_EQ(output(unset), output(with_epsilon(kDefaultNormEpsilon)));
+    EXPECT_NE(output(unset), output(with_epsilon(2 * kDefaultNormEpsilon)));
+  }
+  EXPECT_EQ(kDefaultNormEpsilon, 1e-5f);
 }
 
 TEST(BatchNorm, RunningVarianceUsesUnbiasedBatchVariance) {

@@ -490,6 +490,61 @@ TEST_F(BackendTest, GracefulShutdownCheckpointsAndResumesExactly) {
             reference);
 }
 
+// A checkpoint that does not fit the job when the worker resumes it fails the
+// job, and the error names where the checkpoint came from: the job's own
+// newest checkpoint, which its submitter never set, or the submitted resume.
+TEST_F(BackendTest, WorkerResumeRefusalNamesTheCheckpointsField) {
+  std::string ckpt_id;
+  std::string dataset_id;
+  {
+    auto b = Open(Options(1));
+    const v1::Dataset d = Upload(*b, ClassCsv(64));
+    dataset_id = d.id();
+    absl::StatusOr<v1::Job> job = b->SubmitJob(Request(d.id(), 2));
+    ASSERT_TRUE(job.ok()) << job.status();
+    b->StartWorkers();
+    ASSERT_TRUE(WaitState(*b, job->id(), v1::SUCCEEDED));
+    ckpt_id = b->GetJob(job->id())->latest_checkpoint_id();
+    ASSERT_FALSE(ckpt_id.empty());
+    b->Shutdown(absl::Seconds(20));
+  }
+  auto b = Open(Options(1));
+  // Wider than the checkpoint's model: 2x9 + 9 + 9x2 + 2 = 47 parameters, not 42.
+  v1::SubmitJobRequest wider = Request(dataset_id, 2);
+  wider.mutable_model()->mutable_layers(0)->mutable_dense()->set_units(9);
+  absl::StatusOr<v1::Job> own = b->SubmitJob(wider);
+  absl::StatusOr<v1::Job> submitted = b->SubmitJob(wider);
+  ASSERT_TRUE(own.ok()) << own.status();
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  // Queued, not yet taken: point them at the checkpoint as a paused job's
+  // record, and a submitted resume's, would.
+  auto point = [&](const std::string& id, bool as_own) {
+    absl::StatusOr<v1::Job> updated = BackendTestPeer::records(*b).Update(
+        id,
+        [&](v1::Job& job) {
+          if (as_own) {
+            job.set_latest_checkpoint_id(ckpt_id);
+          } else {
+            job.set_resume_from_checkpoint_id(ckpt_id);
+          }
+          return absl::OkStatus();
+        },
+        "test");
+    EXPECT_TRUE(updated.ok()) << updated.status();
+  };
+  point(own->id(), true);
+  point(submitted->id(), false);
+  b->StartWorkers();
+  ASSERT_TRUE(WaitState(*b, own->id(), v1::FAILED));
+  ASSERT_TRUE(WaitState(*b, submitted->id(), v1::FAILED));
+  const v1::ErrorInfo own_error = b->GetJob(own->id())->error();
+  EXPECT_EQ(own_error.code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(own_error.message(),
+            "latest_checkpoint_id: checkpoint: params has 42 values, the model needs 47");
+  EXPECT_EQ(b->GetJob(submitted->id())->error().message(),
+            "resume_from_checkpoint_id: checkpoint: params has 42 values, the model needs 47");
+}
+
 TEST_F(BackendTest, PredictAndEvaluateOnTheFinalCheckpoint) {
   auto b = Open(Options());
   const v1::Dataset d = Upload(*b, ClassCsv(64));

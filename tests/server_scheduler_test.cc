@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/stop_reason.h"
 
@@ -117,13 +119,26 @@ TEST(JobSchedulerTest, StopReleasesAWorkerBlockedInTakeNext) {
   JobScheduler s(10);
   std::atomic<bool> returned{false};
   std::optional<JobScheduler::Taken> got;
+  EXPECT_EQ(s.waiting_workers(), 0);
   std::thread worker([&] {
     got = s.TakeNext();  // blocks: nothing queued
     returned = true;
   });
-  EXPECT_FALSE(returned.load());
+  // Stop only once the worker is blocked in TakeNext, so that it is Stop
+  // that releases it. (The wait is bounded only in case TakeNext returned
+  // without blocking; it proves nothing by itself.)
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (s.waiting_workers() == 0 && absl::Now() < deadline) std::this_thread::yield();
+  const bool blocked = s.waiting_workers() == 1 && !returned.load();
+  if (!blocked) {
+    s.Stop();
+    worker.join();
+    FAIL() << "the worker never blocked in TakeNext";
+  }
   s.Stop();
   worker.join();  // hangs (test timeout) if Stop did not wake it
+  EXPECT_TRUE(returned.load());
+  EXPECT_EQ(s.waiting_workers(), 0);
   EXPECT_FALSE(got.has_value());
   s.Enqueue(Key(0, 1, "job-a"));
   EXPECT_FALSE(s.TakeNext().has_value());  // stopped for good

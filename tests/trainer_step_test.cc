@@ -11,6 +11,7 @@
 #include "core/gradient_reducer.h"
 #include "core/optimizer.h"
 #include "core/trainer.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/specs.h"
 #include "tests/testing/trainer_state.h"
@@ -18,6 +19,7 @@
 namespace trainyard {
 namespace {
 
+using google::protobuf::util::MessageDifferencer;
 using testing::BlobsDataset;
 using testing::FromJson;
 using testing::LayerState;
@@ -324,6 +326,53 @@ TEST(TrainerStepTest, PausedEpochTimesTheSamplesAfterThePause) {
   ASSERT_EQ(seen.epochs.size(), 1u);
   EXPECT_EQ(seen.epochs[0].epoch_seconds(), 2.0);
   EXPECT_EQ(seen.epochs[0].samples_per_second(), (160 - 3 * 16) / 2.0);
+}
+
+// Always the same time: epochs take 0 seconds, so their summaries do not
+// depend on when the run happened and compare bit for bit.
+class StoppedClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::UnixEpoch(); }
+};
+
+// A driver that steps through an epoch by hand may checkpoint after its last
+// step and before the RunEpoch that ends it; a trainer resumed from that
+// checkpoint only ends the epoch, and the run is Run's.
+TEST(TrainerStepTest, CheckpointAfterAnEpochsLastStepResumesExactly) {
+  StoppedClock clock;
+  const v1::TrainingConfig config = AdamWithEverything(3);  // a checkpoint every epoch
+  auto data = BlobsDataset(230, 5, 4);                      // 12 batches per epoch
+  auto uninterrupted = MustCreate(config, data, WithClock(&clock));
+  Summaries run_seen;
+  ASSERT_EQ(*uninterrupted->Run(&run_seen, nullptr), RunOutcome::kCompleted);
+
+  auto first = MustCreate(config, data, WithClock(&clock));
+  Summaries hand_seen;
+  while (first->steps_left_in_epoch() > 0) ASSERT_TRUE(first->Step(&hand_seen).ok());
+  const v1::Checkpoint ckpt = first->MakeCheckpoint();
+  ASSERT_EQ(ckpt.completed_epochs(), 0);
+  ASSERT_EQ(ckpt.batches_in_epoch(), 12);
+  absl::StatusOr<std::unique_ptr<Trainer>> resumed =
+      Trainer::Resume(ckpt, data, nullptr, WithClock(&clock));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ((*resumed)->steps_left_in_epoch(), 0);
+  EXPECT_EQ((*resumed)->epoch(), 0);
+  EXPECT_EQ((*resumed)->step(), 12);
+  ASSERT_EQ(*(*resumed)->Run(&hand_seen, nullptr), RunOutcome::kCompleted);
+
+  EXPECT_EQ(Params(**resumed), Params(*uninterrupted));
+  EXPECT_EQ(LayerState(**resumed), LayerState(*uninterrupted));
+  EXPECT_EQ(hand_seen.logged_steps, run_seen.logged_steps);
+  EXPECT_EQ(hand_seen.checkpoint_steps, run_seen.checkpoint_steps);
+  ASSERT_EQ(hand_seen.epochs.size(), run_seen.epochs.size());
+  for (size_t e = 0; e < run_seen.epochs.size(); ++e) {
+    EXPECT_TRUE(MessageDifferencer::Equals(hand_seen.epochs[e], run_seen.epochs[e]))
+        << "epoch " << e + 1 << ":\n" << hand_seen.epochs[e].DebugString() << "vs\n"
+        << run_seen.epochs[e].DebugString();
+  }
+  // The whole state, history included.
+  EXPECT_TRUE(MessageDifferencer::Equals((*resumed)->MakeCheckpoint(),
+                                         uninterrupted->MakeCheckpoint()));
 }
 
 }  // namespace

@@ -56,12 +56,29 @@ TEST(TrainingObserverListTest, ForwardsEveryCallbackToEveryObserverInOrder) {
                                "c:checkpoint 40"));
 }
 
-TEST(TrainingObserverListTest, EmptyListIgnoresCallbacks) {
-  TrainingObserverList list;
+// A list of nulls is empty and passes its callbacks to nobody: an observer
+// added afterwards sees only what comes after it (nothing is kept or
+// replayed), and the nulls are never called.
+TEST(TrainingObserverListTest, EmptyListReachesNobodyAndALateObserverOnlyWhatFollows) {
+  std::vector<std::string> log;
+  TrainingObserverList list{nullptr, nullptr};
+  list.Add(nullptr);
   EXPECT_TRUE(list.empty());
-  list.OnStep(StepMetrics{});
-  list.OnEpoch(v1::EpochSummary());
-  list.OnCheckpoint(v1::Checkpoint());
+  auto report = [&list](int n) {
+    list.OnStep(StepMetrics{n, n, 0.5, 0.1, 2.0});
+    v1::EpochSummary summary;
+    summary.set_epoch(n);
+    list.OnEpoch(summary);
+    v1::Checkpoint checkpoint;
+    checkpoint.set_step(n);
+    list.OnCheckpoint(checkpoint);
+  };
+  report(1);
+  Named late("late", &log);
+  list.Add(&late);
+  EXPECT_FALSE(list.empty());
+  report(2);
+  EXPECT_THAT(log, ElementsAre("late:step 2", "late:epoch 2", "late:checkpoint 2"));
 }
 
 // Two listeners on one training run see the same reports, each in the

@@ -110,13 +110,11 @@ TEST(TrainingPlanTest, EffectiveDefaultsPerOptimizer) {
     config.clear_optimizer();
     *config.mutable_optimizer() = FromJson<v1::OptimizerSpec>(c.optimizer);
     const TrainingPlan plan = MustPlan(Inputs(Mlp(5), config, data));
-    EXPECT_DOUBLE_EQ(plan.learning_rate(), c.learning_rate) << c.optimizer;
-    EXPECT_DOUBLE_EQ(plan.weight_decay(), c.weight_decay) << c.optimizer;
-    // The optimiser the trainer builds uses the same values.
-    auto opt = Optimizer::Create(config.optimizer(), 10);
+    // The optimiser the trainer builds uses these values.
+    auto opt = Optimizer::Create(plan.training().optimizer(), 10);
     ASSERT_TRUE(opt.ok()) << opt.status();
-    EXPECT_DOUBLE_EQ((*opt)->base_learning_rate(), plan.learning_rate()) << c.optimizer;
-    EXPECT_DOUBLE_EQ((*opt)->weight_decay(), plan.weight_decay()) << c.optimizer;
+    EXPECT_DOUBLE_EQ((*opt)->base_learning_rate(), c.learning_rate) << c.optimizer;
+    EXPECT_DOUBLE_EQ((*opt)->weight_decay(), c.weight_decay) << c.optimizer;
     // A job records the learning rate it ran with, and leaves weight decay
     // as given.
     const v1::TrainingConfig recorded = plan.RecordedTraining();
@@ -219,6 +217,35 @@ TEST(TrainingPlanTest, EachRefusalNamesTheRequestField) {
     cases.push_back({"resume mismatch", in, absl::StatusCode::kInvalidArgument,
                      "resume_from_checkpoint_id: checkpoint: params has 91 values, the "
                      "model needs"});
+  }
+  {
+    // The worker resuming a job from its own newest checkpoint names that.
+    v1::ModelSpec wider = Mlp(5);
+    wider.mutable_layers(0)->mutable_dense()->set_units(9);
+    TrainingPlanInputs in = Inputs(wider, Config(), data);
+    in.resume_from = &ckpt;
+    in.resume_field = "latest_checkpoint_id";
+    cases.push_back({"resume mismatch, own checkpoint", in, absl::StatusCode::kInvalidArgument,
+                     "latest_checkpoint_id: checkpoint: params has 91 values, the "
+                     "model needs"});
+  }
+  {
+    // A bad spec or config of a resume is the checkpoint's, under its field.
+    v1::ModelSpec bad = Mlp(5);
+    bad.mutable_layers(3)->mutable_dropout()->set_rate(1.5f);
+    TrainingPlanInputs in = Inputs(bad, Config(), data);
+    in.resume_from = &ckpt;
+    cases.push_back({"resume with a bad layer", in, absl::StatusCode::kInvalidArgument,
+                     "resume_from_checkpoint_id: checkpoint: model.layers[3].dropout.rate "
+                     "must be in [0, 1), got 1.5"});
+    v1::TrainingConfig zero = Config();
+    zero.set_batch_size(0);
+    in = Inputs(Mlp(5), zero, data);
+    in.resume_from = &ckpt;
+    in.resume_field = "latest_checkpoint_id";
+    cases.push_back({"resume with a bad config", in, absl::StatusCode::kInvalidArgument,
+                     "latest_checkpoint_id: checkpoint: training.batch_size must be > 0, "
+                     "got 0"});
   }
   {
     v1::ModelSpec wider = Mlp(5);

@@ -1,13 +1,13 @@
 #include "core/layers/batch_norm.h"
 
 #include "core/layer_registry.h"
+#include "core/layers/norm_defaults.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
 namespace {
 
 constexpr float kDefaultMomentum = 0.1f;
-constexpr float kDefaultEpsilon = 1e-5f;
 
 absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
                                const Shape& in, LayerWalker& /*walker*/) {
@@ -45,7 +45,7 @@ absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Sha
   return std::make_unique<BatchNormLayer>(
       static_cast<int>(in.size()),
       static_cast<Scalar>(bn.has_momentum() ? bn.momentum() : kDefaultMomentum),
-      static_cast<Scalar>(bn.has_epsilon() ? bn.epsilon() : kDefaultEpsilon));
+      static_cast<Scalar>(bn.has_epsilon() ? bn.epsilon() : kDefaultNormEpsilon));
 }
 
 }  // namespace

@@ -1,12 +1,11 @@
 #include "core/layers/layer_norm.h"
 
 #include "core/layer_registry.h"
+#include "core/layers/norm_defaults.h"
 #include "core/layers/parallel_ops.h"
 
 namespace trainyard {
 namespace {
-
-constexpr float kDefaultEpsilon = 1e-5f;
 
 absl::StatusOr<Shape> Validate(const v1::LayerSpec& spec, const std::string& path,
                                const Shape& in, LayerWalker& /*walker*/) {
@@ -26,7 +25,7 @@ absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Sha
                                             const LayerMakeContext& /*ctx*/) {
   const v1::LayerNormLayer& ln = spec.layer_norm();
   return std::make_unique<LayerNormLayer>(
-      in, static_cast<Scalar>(ln.has_epsilon() ? ln.epsilon() : kDefaultEpsilon));
+      in, static_cast<Scalar>(ln.has_epsilon() ? ln.epsilon() : kDefaultNormEpsilon));
 }
 
 }  // namespace

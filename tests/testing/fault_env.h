@@ -12,12 +12,20 @@
 // removes, directory creates and directory syncs. A failed one changes
 // nothing in the wrapped Env (a write beyond the budget writes no byte).
 //
-// After a crash every operation fails (reads and FileExists too) with
-// "simulated crash", as if the process were gone; a test then reopens the
-// store over the real Env to see what the crash left. The simulation keeps
-// what reached the wrapped Env: it does not drop unsynced data the way a
-// power cut would, so it checks the order of visible steps (temp file,
-// rename, cleanup), not fsync placement (for that, FailNth a sync).
+// After a crash every operation that goes through this Env fails (its reads
+// and FileExists too) with "simulated crash", as if the process were gone; a
+// test then reopens the store over the real Env to see what the crash left.
+// SQLite reaches the Env only for its writes, syncs and truncates
+// (server/sqlite_vfs.cc routes those through CheckForeignWrite): its reads,
+// opens (which may create a journal) and deletes (of a journal) go straight
+// to the real VFS and keep working after the crash. So a crashed SQLite store
+// can still read its database and open and remove its journal files; only
+// its writes, syncs and truncates fail.
+//
+// The simulation keeps what reached the wrapped Env: it does not drop
+// unsynced data the way a power cut would, so it checks the order of visible
+// steps (temp file, rename, cleanup), not fsync placement (for that, FailNth
+// a sync).
 // Thread-safe.
 #ifndef TRAINYARD_TESTS_TESTING_FAULT_ENV_H_
 #define TRAINYARD_TESTS_TESTING_FAULT_ENV_H_
