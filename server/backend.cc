@@ -45,6 +45,11 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   Impl& im = *impl;
   im.options = options;
   if (absl::Status s = im.options.Finalize(); !s.ok()) return s;
+  // First, before recovery or the blob store's temp sweep could disturb
+  // another server that owns the dir.
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options.data_dir);
+  if (!lock.ok()) return lock.status();
+  im.data_dir_lock = std::move(*lock);
   MetadataStoreOptions store_options;
   store_options.synchronous_full = options.durable_sync;
   absl::StatusOr<std::unique_ptr<MetadataStore>> store =
