@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   app.add_option("--default-threads", options.default_threads,
                  "thread budget of a job that asks for 0")
       ->capture_default_str();
+  app.add_option("--cores", options.cores,
+                 "cores the server plans for (0: the CPUs this process may use: "
+                 "affinity mask and container CPU quota included)")
+      ->capture_default_str();
   app.add_option("--auth-token-file", options.auth_token_file,
                  "require 'authorization: Bearer <token>' with this file's token");
   app.add_option("--tls-cert", options.tls_cert_file, "PEM server certificate (enables TLS)");
