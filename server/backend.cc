@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/tensor.h"
+#include "core/version.h"
 #include "server/backend_internal.h"
 #include "server/log_util.h"
 
@@ -171,7 +172,7 @@ void Backend::ShutdownEvents() { impl_->events->Shutdown(); }
 v1::ServerInfo Backend::GetServerInfo() const {
   const ServerOptions& o = impl_->options;
   v1::ServerInfo info;
-  info.set_version("0.1.0");
+  info.set_version(kVersion);
   info.set_workers(o.workers);
   info.set_cores(o.cores);
   info.set_default_threads(o.default_threads);
