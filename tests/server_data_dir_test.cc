@@ -1,6 +1,7 @@
-// The data dir: one owner at a time (server/data_dir_lock.h) and private file
-// modes (core/env.h) — a second Backend on a dir is refused before it touches
-// anything, and a fresh dir holds nothing that other users can read.
+// The data dir: one owner at a time (server/data_dir_lock.h), one server per
+// port, and private file modes (core/env.h) — a second Backend on a dir is
+// refused before it touches anything, a second Server on a port does not
+// start, and a fresh dir holds nothing that other users can read.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "server/backend.h"
 #include "server/data_dir_lock.h"
 #include "server/metadata_store.h"
+#include "server/server.h"
 #include "tests/testing/backend_peer.h"
 
 namespace trainyard::server {
@@ -203,6 +205,27 @@ TEST_F(DataDirTest, MissingParentIsNotFoundNamingTheDir) {
       DataDirLock::Acquire(root_ + "/no/such/data");
   EXPECT_EQ(lock.status().code(), absl::StatusCode::kNotFound) << lock.status();
   EXPECT_THAT(std::string(lock.status().message()), HasSubstr(root_ + "/no/such/data"));
+}
+
+TEST_F(DataDirTest, ServersRefuseASharedDirAndASharedPort) {
+  ServerOptions a = Options();
+  a.listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<Server>> first = Server::Create(a);
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  ServerOptions same_dir = a;  // another port, the same dir
+  absl::StatusOr<std::unique_ptr<Server>> second = Server::Create(same_dir);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr(dir_));
+
+  ServerOptions same_port = Options();  // the first one's port, another dir
+  same_port.data_dir = root_ + "/other";
+  same_port.listen = (*first)->address();
+  absl::StatusOr<std::unique_ptr<Server>> third = Server::Create(same_port);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kUnavailable) << third.status();
+  EXPECT_THAT(std::string(third.status().message()), HasSubstr((*first)->address()));
+  // The refused server let go of its dir on the way out.
+  EXPECT_TRUE(DataDirLock::Acquire(same_port.data_dir).ok());
 }
 
 // ------------------------------------------------------------ file modes
