@@ -81,7 +81,7 @@ int RunCli(int argc, const char* const* argv, CliContext& ctx) {
   CLI::App app("trainyard: command-line client of the trainyard training server",
                "trainyard");
   app.footer(kFooter);
-  app.set_version_flag("--version", std::string("trainyard ") + kVersion);
+  app.set_version_flag("--version", std::string("trainyard ") + kTrainyardVersion);
   app.require_subcommand(1);
   // Global flags are accepted after the subcommand too ("jobs list --output json").
   app.fallthrough();

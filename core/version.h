@@ -10,7 +10,7 @@
 
 namespace trainyard {
 
-inline constexpr char kVersion[] = TRAINYARD_VERSION;
+inline constexpr char kTrainyardVersion[] = TRAINYARD_VERSION;
 
 }  // namespace trainyard
 

@@ -172,7 +172,7 @@ void Backend::ShutdownEvents() { impl_->events->Shutdown(); }
 v1::ServerInfo Backend::GetServerInfo() const {
   const ServerOptions& o = impl_->options;
   v1::ServerInfo info;
-  info.set_version(kVersion);
+  info.set_version(kTrainyardVersion);
   info.set_workers(o.workers);
   info.set_cores(o.cores);
   info.set_default_threads(o.default_threads);

@@ -18,7 +18,8 @@
 int main(int argc, char** argv) {
   trainyard::server::ServerOptions options;
   CLI::App app{"trainyard training server (gRPC)"};
-  app.set_version_flag("--version", std::string("trainyard-server ") + trainyard::kVersion);
+  app.set_version_flag("--version",
+                       std::string("trainyard-server ") + trainyard::kTrainyardVersion);
   app.add_option("--listen", options.listen, "host:port to listen on")->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "directory for the database and blobs")
       ->capture_default_str();
