@@ -4,6 +4,7 @@
 #include "client/errors.h"
 #include "client/output.h"
 #include "client/watch_view.h"
+#include "core/version.h"
 
 namespace trainyard::client {
 namespace {
@@ -80,6 +81,7 @@ int RunCli(int argc, const char* const* argv, CliContext& ctx) {
   CLI::App app("trainyard: command-line client of the trainyard training server",
                "trainyard");
   app.footer(kFooter);
+  app.set_version_flag("--version", std::string("trainyard ") + kTrainyardVersion);
   app.require_subcommand(1);
   // Global flags are accepted after the subcommand too ("jobs list --output json").
   app.fallthrough();
@@ -109,6 +111,9 @@ int RunCli(int argc, const char* const* argv, CliContext& ctx) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& e) {
+    *ctx.out << e.what() << "\n" << std::flush;
+    return kExitOk;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help
       *ctx.out << app.help() << std::flush;

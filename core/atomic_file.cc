@@ -51,7 +51,7 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
   // retries with fresh names cover the (practically impossible) collision.
   for (int attempt = 0; attempt < 8; ++attempt) {
     temp = TempPathFor(path);
-    file = env->NewExclusiveFile(temp);
+    file = env->NewExclusiveFile(temp, kSharedFileMode);
     if (!absl::IsAlreadyExists(file.status())) break;
   }
   if (!file.ok()) return file.status();

@@ -21,8 +21,9 @@ namespace trainyard {
 // directory, fsync, rename over `path`, fsync of the directory. On error the
 // temp file is removed and `path` is untouched (its old content, or absent).
 // Concurrent writers to the same path are safe: the last rename wins and each
-// result is a complete file. The new file gets mode 0666 & ~umask. All file
-// system access goes through `env`.
+// result is a complete file. The new file gets mode 0666 & ~umask (a file a
+// user asked for, unlike the server's private data). All file system access
+// goes through `env`.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
                                  Env* env = Env::Default());
 

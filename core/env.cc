@@ -102,11 +102,12 @@ class Fd {
 
 class PosixEnv final : public Env {
  public:
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(
-      const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path,
+                                                                 uint32_t mode) override {
     int fd;
     do {
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  static_cast<mode_t>(mode & 07777));
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return ErrnoToStatus(errno, "cannot create", path);
     return std::make_unique<PosixWritableFile>(path, fd);
@@ -201,7 +202,7 @@ class PosixEnv final : public Env {
   }
 
   absl::Status CreateDir(const std::string& path) override {
-    if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return absl::OkStatus();
+    if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return absl::OkStatus();
     return ErrnoToStatus(errno, "cannot create directory", path);
   }
 

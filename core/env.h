@@ -3,9 +3,14 @@
 // or a process that dies between two writes (tests/testing/fault_env.h).
 //
 //   Env* env = Env::Default();              // POSIX
-//   auto file = env->NewExclusiveFile(tmp);  // O_CREAT | O_EXCL
+//   auto file = env->NewExclusiveFile(tmp);  // O_CREAT | O_EXCL, mode 0600
 //   (*file)->Append(bytes); (*file)->Sync(); (*file)->Close();
 //   env->RenameFile(tmp, final); env->SyncDir(dir);
+//
+// Modes: what an Env creates is private unless the caller says otherwise —
+// files kPrivateFileMode, directories 0700, so that datasets, checkpoints
+// and the database are not readable by other users of the machine whatever
+// the umask (which can only remove bits from these).
 //
 // Every error is a Status from the one errno mapping (core/file_status.h):
 // NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED (disk full),
@@ -38,6 +43,10 @@ enum class FileOp {
 };
 const char* FileOpName(FileOp op);
 
+// Permission bits for NewExclusiveFile.
+inline constexpr uint32_t kPrivateFileMode = 0600;  // the owner only: server data
+inline constexpr uint32_t kSharedFileMode = 0666;   // as the umask allows: user files
+
 // A file being written sequentially. The destructor closes it if Close was
 // not called, dropping any error (callers that need durability call Sync and
 // Close, which report them).
@@ -60,10 +69,16 @@ class Env {
   // The POSIX file system. Never destroyed; safe from any thread.
   static Env* Default();
 
-  // Creates `path` (mode 0666 & ~umask) for writing; ALREADY_EXISTS if the
-  // name is taken, so two writers never share a file.
+  // Creates `path` for writing with permission bits `mode & ~umask`;
+  // ALREADY_EXISTS if the name is taken, so two writers never share a file.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(
-      const std::string& path) = 0;
+      const std::string& path, uint32_t mode) = 0;
+  // The same with kPrivateFileMode, the mode for anything the server keeps.
+  // (Subclasses that override the two-argument form add
+  // `using Env::NewExclusiveFile;` so this one stays visible.)
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path) {
+    return NewExclusiveFile(path, kPrivateFileMode);
+  }
 
   // Up to `max_len` bytes from `offset`; fewer (possibly none) at the end.
   // OUT_OF_RANGE when offset is negative or past the end; DATA_LOSS if the
@@ -81,7 +96,8 @@ class Env {
   // rename(2): atomically replaces `to`.
   virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
   virtual absl::Status RemoveFile(const std::string& path) = 0;
-  // Creates directory `path` (0755); OK if it already exists.
+  // Creates directory `path` (0700 & ~umask); OK if it already exists (its
+  // mode is then left as it is).
   virtual absl::Status CreateDir(const std::string& path) = 0;
   // fsyncs directory `path`, so a create, rename or unlink in it survives a
   // power cut. File systems that refuse fsync on a directory (EINVAL,

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/tensor.h"
+#include "core/version.h"
 #include "server/backend_internal.h"
 #include "server/log_util.h"
 
@@ -46,6 +47,11 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   Impl& im = *impl;
   im.options = options;
   if (absl::Status s = im.options.Finalize(); !s.ok()) return s;
+  // First, before recovery or the blob store's temp sweep could disturb
+  // another server that owns the dir.
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options.data_dir);
+  if (!lock.ok()) return lock.status();
+  im.data_dir_lock = std::move(*lock);
   MetadataStoreOptions store_options;
   store_options.synchronous_full = options.durable_sync;
   absl::StatusOr<std::unique_ptr<MetadataStore>> store =
@@ -174,7 +180,7 @@ void Backend::ShutdownEvents() { impl_->events->Shutdown(); }
 v1::ServerInfo Backend::GetServerInfo() const {
   const ServerOptions& o = impl_->options;
   v1::ServerInfo info;
-  info.set_version("0.1.0");
+  info.set_version(kTrainyardVersion);
   info.set_workers(o.workers);
   info.set_cores(o.cores);
   info.set_default_threads(o.default_threads);

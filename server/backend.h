@@ -32,10 +32,13 @@ namespace trainyard::server {
 
 class Backend {
  public:
-  // Opens (or creates) <data_dir>/trainyard.db and <data_dir>/blobs, and
-  // recovers: jobs found RUNNING go back to QUEUED (event: state change with
-  // reason "server restart") and will resume from their newest checkpoint.
-  // Does not start workers.
+  // Takes the data dir's lock (server/data_dir_lock.h; creating the dir,
+  // 0700, if it is missing), opens (or creates) <data_dir>/trainyard.db and
+  // <data_dir>/blobs, and recovers: jobs found RUNNING go back to QUEUED
+  // (event: state change with reason "server restart") and will resume from
+  // their newest checkpoint. Does not start workers. FAILED_PRECONDITION
+  // naming the dir and the owner's pid while another Backend, in this or
+  // another process, has the dir open; the lock is held until destruction.
   static absl::StatusOr<std::unique_ptr<Backend>> Open(const ServerOptions& options);
   // Stops workers without checkpoints (as a crash would, apart from joining
   // threads); call Shutdown first for a graceful stop.

@@ -3,6 +3,7 @@
 // job_control.cc, inference.cc). Not for use outside server/backend*.
 //
 // Who owns which state:
+//   DataDirLock         the data dir itself: one Backend (one process) at a time
 //   MetadataStore       rows (datasets, jobs, checkpoints, events); its own mutex
 //   BlobStore           dataset and checkpoint bytes; lock-free (files)
 //   EventLog            per-job event seqs, tails and watchers
@@ -47,6 +48,7 @@
 #include "server/backend.h"
 #include "server/blob_store.h"
 #include "server/checkpoint_recorder.h"
+#include "server/data_dir_lock.h"
 #include "server/dataset_cache.h"
 #include "server/event_log.h"
 #include "server/job_records.h"
@@ -63,6 +65,8 @@ namespace trainyard::server {
 // Declared in the order they are built; destroyed in reverse.
 struct Backend::Impl {
   ServerOptions options;
+  // Taken before anything in the data dir is touched; released last.
+  std::unique_ptr<DataDirLock> data_dir_lock;
   std::unique_ptr<MetadataStore> store;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventLog> events;

@@ -139,7 +139,9 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t max_byt
   std::string path = absl::StrFormat("%s/tmp/%016x%016x.tmp", root_,
                                      absl::Uniform<uint64_t>(gen),
                                      absl::Uniform<uint64_t>(gen));
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = env_->NewExclusiveFile(path);
+  // Uploaded data is the clients' own: the server's user only.
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      env_->NewExclusiveFile(path, kPrivateFileMode);
   if (!file.ok()) return file.status();
   return std::unique_ptr<BlobWriter>(
       new BlobWriter(this, std::move(path), *std::move(file), max_bytes));

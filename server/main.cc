@@ -11,12 +11,15 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
+#include "core/version.h"
 #include "server/options.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
   trainyard::server::ServerOptions options;
   CLI::App app{"trainyard training server (gRPC)"};
+  app.set_version_flag("--version",
+                       std::string("trainyard-server ") + trainyard::kTrainyardVersion);
   app.add_option("--listen", options.listen, "host:port to listen on")->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "directory for the database and blobs")
       ->capture_default_str();
@@ -25,6 +28,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--default-threads", options.default_threads,
                  "thread budget of a job that asks for 0")
+      ->capture_default_str();
+  app.add_option("--cores", options.cores,
+                 "cores the server plans for (0: the CPUs this process may use: "
+                 "affinity mask and container CPU quota included)")
       ->capture_default_str();
   app.add_option("--auth-token-file", options.auth_token_file,
                  "require 'authorization: Bearer <token>' with this file's token");

@@ -1,9 +1,9 @@
 #include "server/options.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/cpu_limits.h"
 
 namespace trainyard::server {
 namespace {
@@ -18,7 +18,7 @@ absl::Status ServerOptions::Finalize() {
   if (listen.empty()) return Bad("listen", "must not be empty");
   if (data_dir.empty()) return Bad("data-dir", "must not be empty");
   if (cores < 0) return Bad("cores", absl::StrCat("must be >= 0, got ", cores));
-  if (cores == 0) cores = std::max(1u, std::thread::hardware_concurrency());
+  if (cores == 0) cores = UsableCores();
   if (default_threads < 1 || default_threads > cores) {
     return Bad("default-threads", absl::StrCat("must be in [1, ", cores, "] (--cores), got ",
                                                default_threads));

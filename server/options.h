@@ -20,7 +20,9 @@ struct ServerOptions {
   int workers = 0;
   // Thread budget of a job that asks for 0 threads.
   int default_threads = 1;
-  // Cores the server may use; 0: std::thread::hardware_concurrency().
+  // Cores the server may use; 0: what the machine allows this process (the
+  // smallest of the CPUs, the affinity mask and a container's cgroup CPU
+  // quota rounded up; server/cpu_limits.h).
   int cores = 0;
 
   // When non-empty, every RPC but grpc.health.v1 needs

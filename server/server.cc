@@ -86,12 +86,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeCredentials(options);
   if (!credentials.ok()) return credentials.status();
 
-  // A fresh --data-dir is created (the default ./trainyard-data included).
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--data-dir: cannot create ", options.data_dir, ": ", ec.message()));
+  // A fresh --data-dir is created (the default ./trainyard-data included):
+  // its parents here with the umask's modes, the dir itself 0700 by
+  // Backend::Open, which locks it.
+  std::filesystem::path dir = std::filesystem::path(options.data_dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();  // "x/" names x
+  if (dir.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--data-dir: cannot create ", dir.parent_path().string(), ": ", ec.message()));
+    }
   }
   absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::Open(options);
   if (!backend.ok()) return backend.status();
@@ -110,6 +116,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, so a second server on a busy port
+  // would start and split the clients with the first at random. Off, the
+  // bind fails and BuildAndStart returns null.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
@@ -120,8 +130,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     // ~Server tears the backend down again.
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
-                                               " (--listen): address in use or invalid"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        " (--listen): the address is in use (another server?) or invalid"));
   }
   server->address_ = WithPort(options.listen, server->port_);
   server->backend_->StartWorkers();

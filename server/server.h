@@ -25,10 +25,13 @@ class TrainingServiceImpl;
 
 class Server {
  public:
-  // Finalizes `options`, opens the Backend (recovery included), starts its
-  // workers and listens on options.listen (port 0 picks a free port).
+  // Finalizes `options`, opens the Backend (its data dir lock and recovery
+  // included), starts its workers and listens on options.listen (port 0
+  // picks a free port; a port is never shared: SO_REUSEPORT is off).
   // INVALID_ARGUMENT naming the flag for bad options or unreadable TLS/token
-  // files; UNAVAILABLE when the address cannot be bound.
+  // files; FAILED_PRECONDITION naming the dir and the owner's pid when
+  // another server has --data-dir open; UNAVAILABLE naming the address when
+  // it cannot be bound (in use, or not an address of this host).
   static absl::StatusOr<std::unique_ptr<Server>> Create(ServerOptions options);
 
   // Without a prior Shutdown: a hard stop, as close to a crash as a

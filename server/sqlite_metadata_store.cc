@@ -97,9 +97,21 @@ absl::Status SqliteMetadataStore::Initialize() {
 
 absl::StatusOr<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(
     const std::string& path, const MetadataStoreOptions& options) {
-  absl::StatusOr<std::string> vfs =
-      sqlite::VfsFor(options.env != nullptr ? options.env : Env::Default());
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  absl::StatusOr<std::string> vfs = sqlite::VfsFor(env);
   if (!vfs.ok()) return vfs.status();
+  // SQLite would create the database 0644 & ~umask, and it gives the -wal
+  // and -shm files the database file's mode; an empty file made first (an
+  // empty file is an empty database) makes all three private.
+  if (!env->FileExists(path)) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file =
+        env->NewExclusiveFile(path, kPrivateFileMode);
+    if (file.ok()) {
+      if (absl::Status s = (*file)->Close(); !s.ok()) return s;
+    } else if (!absl::IsAlreadyExists(file.status())) {  // lost a race: fine
+      return file.status();
+    }
+  }
   sqlite3* db = nullptr;
   // NOMUTEX: the store's own mutex serialises use of the connection.
   int rc = sqlite3_open_v2(path.c_str(), &db,

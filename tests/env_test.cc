@@ -4,6 +4,7 @@
 #include "core/env.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -220,6 +221,35 @@ TEST_F(EnvTest, WriteFileAtomicallyCrashAtEveryStepLeavesOldOrNew) {
       if (e.path() != path) fs::remove(e.path());
     }
   }
+}
+
+TEST_F(EnvTest, CreatesPrivateFilesAndDirsWhateverTheUmaskUnlessToldToShare) {
+  auto mode = [](const std::string& path) {
+    struct stat st;
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+  };
+  Env* env = Env::Default();
+  const mode_t old = ::umask(0);  // nothing masked: the modes asked for are the modes
+  ASSERT_TRUE((*env->NewExclusiveFile(dir_ + "/private"))->Close().ok());
+  ASSERT_TRUE((*env->NewExclusiveFile(dir_ + "/shared", kSharedFileMode))->Close().ok());
+  ASSERT_TRUE(env->CreateDir(dir_ + "/dir").ok());
+  FaultEnv fault;  // passes the mode through
+  ASSERT_TRUE((*fault.NewExclusiveFile(dir_ + "/through-fault-env"))->Close().ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/user-file", "x").ok());
+  ::umask(022);
+  ASSERT_TRUE((*env->NewExclusiveFile(dir_ + "/private-022"))->Close().ok());
+  ::umask(old);
+  EXPECT_EQ(mode(dir_ + "/private"), 0600u);
+  EXPECT_EQ(mode(dir_ + "/shared"), 0666u);
+  EXPECT_EQ(mode(dir_ + "/dir"), 0700u);
+  EXPECT_EQ(mode(dir_ + "/through-fault-env"), 0600u);
+  EXPECT_EQ(mode(dir_ + "/user-file"), 0666u);  // a user's file follows the umask
+  EXPECT_EQ(mode(dir_ + "/private-022"), 0600u);
+  // An existing directory keeps its mode.
+  ASSERT_EQ(::chmod((dir_ + "/dir").c_str(), 0755), 0);
+  ASSERT_TRUE(env->CreateDir(dir_ + "/dir").ok());
+  EXPECT_EQ(mode(dir_ + "/dir"), 0755u);
 }
 
 }  // namespace

@@ -103,9 +103,9 @@ absl::Status FaultEnv::CrashedStatus(std::string_view what, std::string_view pat
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FaultEnv::NewExclusiveFile(
-    const std::string& path) {
+    const std::string& path, uint32_t mode) {
   if (absl::Status s = AdmitStatus(FileOp::kCreate, path); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = base_->NewExclusiveFile(path);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = base_->NewExclusiveFile(path, mode);
   if (!file.ok()) return file.status();
   return std::make_unique<FaultWritableFile>(this, path, *std::move(file));
 }

@@ -63,8 +63,9 @@ class FaultEnv final : public Env {
   bool crashed() const;
 
   // Env.
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(
-      const std::string& path) override;
+  using Env::NewExclusiveFile;  // the one-argument form
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path,
+                                                                 uint32_t mode) override;
   absl::StatusOr<std::string> ReadRange(const std::string& path, int64_t offset,
                                         int64_t max_len) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
