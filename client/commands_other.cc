@@ -1,5 +1,7 @@
 // trainyard health | server info | predict | evaluate
+#include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -64,6 +66,7 @@ struct PredictArgs {
   std::string input_file;
   std::string values;
   int mc_samples = 0;
+  std::optional<uint64_t> seed;  // --seed, when given
 };
 
 std::string Values(const v1::Row& row) {
@@ -88,7 +91,7 @@ absl::StatusOr<int> RunPredict(CliContext& ctx, const PredictArgs& args) {
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
   absl::StatusOr<v1::PredictResponse> response =
-      (*client)->Predict(MakePredictRequest(args.checkpoint_id, *rows, args.mc_samples));
+      (*client)->Predict(MakePredictRequest(args.checkpoint_id, *rows, args.mc_samples, args.seed));
   if (!response.ok()) return response.status();
   if (ctx.json()) {
     PrintJson(ctx, *response);
@@ -163,7 +166,13 @@ void AddOtherCommands(CLI::App& app, CommandFn* selected) {
   predict->add_option("--mc-samples", p->mc_samples,
                       "Monte-Carlo dropout passes (0: deterministic); adds stddev")
       ->check(CLI::Range(0, 1000));
+  auto seed = std::make_shared<uint64_t>(0);
+  CLI::Option* seed_opt = predict->add_option(
+      "--seed", *seed,
+      "seed of the Monte-Carlo passes (default 0); a row's result depends only on it "
+      "and the row");
   predict->callback([=] {
+    if (seed_opt->count() > 0) p->seed = *seed;
     *selected = [=](CliContext& ctx) { return RunPredict(ctx, *p); };
   });
 

@@ -125,10 +125,11 @@ absl::StatusOr<std::vector<std::vector<float>>> ParseCsvRows(absl::string_view t
 
 v1::PredictRequest MakePredictRequest(const std::string& checkpoint_id,
                                       const std::vector<std::vector<float>>& rows,
-                                      int mc_samples) {
+                                      int mc_samples, std::optional<uint64_t> seed) {
   v1::PredictRequest request;
   request.set_checkpoint_id(checkpoint_id);
   request.set_mc_samples(mc_samples);
+  if (seed.has_value()) request.set_seed(*seed);
   request.set_num_rows(static_cast<int32_t>(rows.size()));
   for (const auto& row : rows) {
     for (float v : row) request.add_flat(v);

@@ -4,7 +4,9 @@
 #ifndef TRAINYARD_CLIENT_RESOLVE_H_
 #define TRAINYARD_CLIENT_RESOLVE_H_
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -44,10 +46,12 @@ absl::StatusOr<std::vector<std::vector<float>>> ParseValuesArg(absl::string_view
 // header and skipped. Errors name the line and column (1-based).
 absl::StatusOr<std::vector<std::vector<float>>> ParseCsvRows(absl::string_view text);
 
-// Row-major flat values plus num_rows for PredictRequest.
+// Row-major flat values plus num_rows for PredictRequest; `seed`, when
+// given, seeds the Monte-Carlo passes (PredictRequest.seed).
 v1::PredictRequest MakePredictRequest(const std::string& checkpoint_id,
                                       const std::vector<std::vector<float>>& rows,
-                                      int mc_samples);
+                                      int mc_samples,
+                                      std::optional<uint64_t> seed = std::nullopt);
 
 }  // namespace trainyard::client
 

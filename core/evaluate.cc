@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -10,6 +11,30 @@
 #include "core/data_check.h"
 
 namespace trainyard {
+namespace {
+
+// A 64-bit key of column j's raw values (their bit patterns, with -0 read as
+// +0 since the model cannot tell them apart), mixed with splitmix64's
+// finaliser: Monte-Carlo dropout's per-row stream id.
+uint64_t RowKey(const Matrix& features, int64_t j) {
+  auto mix = [](uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (int64_t i = 0; i < features.rows(); ++i) {
+    Scalar v = features(i, j);
+    if (v == Scalar(0)) v = Scalar(0);
+    uint64_t bits = 0;
+    static_assert(sizeof(v) <= sizeof(bits));
+    std::memcpy(&bits, &v, sizeof(v));
+    h = mix(h ^ bits) + 0x9e3779b97f4a7c15ULL;
+  }
+  return h;
+}
+
+}  // namespace
 
 EvalMetrics EvaluateModel(Model& model, const Loss& loss,
                           const Preprocessor& preprocessor, const Dataset& data,
@@ -101,17 +126,40 @@ absl::StatusOr<Prediction> Predictor::Predict(const Matrix& features,
     p.mean = model_->Forward(x, PassContext{Mode::kEval, nullptr, parallel_.get()});
     return p;
   }
+  // A row's result must not depend on the other rows of the request: its
+  // dropout masks come from a stream of its own, forked from the seed by the
+  // row's values (not its position), and its passes are run as a batch of
+  // copies of that row alone, so that the arithmetic too (Eigen picks GEMV or
+  // GEMM kernels, and their summation order, by batch width) is the same
+  // whoever shares the request. Passes go kPassesPerForward at a time, which
+  // bounds the activations at width x kPassesPerForward.
+  constexpr int kPassesPerForward = 64;
+  const int64_t outputs = model_->output_dim();
+  const Rng base(seed);
   // Welford's running mean and variance over the passes, in double so that
   // many passes do not lose precision.
-  Rng rng(seed);
-  const PassContext ctx{Mode::kMonteCarlo, &rng, parallel_.get()};
-  Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(model_->output_dim(), x.cols());
-  Eigen::MatrixXd m2 = Eigen::MatrixXd::Zero(model_->output_dim(), x.cols());
-  for (int k = 1; k <= mc_samples; ++k) {
-    const Eigen::MatrixXd out = model_->Forward(x, ctx).cast<double>();
-    const Eigen::MatrixXd delta = out - mean;
-    mean += delta / k;
-    m2.array() += delta.array() * (out - mean).array();
+  Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(outputs, x.cols());
+  Eigen::MatrixXd m2 = Eigen::MatrixXd::Zero(outputs, x.cols());
+  Matrix copies;
+  for (int64_t j = 0; j < x.cols(); ++j) {
+    Rng rng = base.Fork(RowKey(features, j));
+    const PassContext ctx{Mode::kMonteCarlo, &rng, parallel_.get()};
+    Eigen::VectorXd row_mean = Eigen::VectorXd::Zero(outputs);
+    Eigen::VectorXd row_m2 = Eigen::VectorXd::Zero(outputs);
+    int k = 0;
+    for (int done = 0; done < mc_samples; done += kPassesPerForward) {
+      const int passes = std::min(kPassesPerForward, mc_samples - done);
+      copies = x.col(j).replicate(1, passes);
+      const Eigen::MatrixXd out = model_->Forward(copies, ctx).cast<double>();
+      for (int c = 0; c < passes; ++c) {
+        ++k;
+        const Eigen::VectorXd delta = out.col(c) - row_mean;
+        row_mean += delta / k;
+        row_m2.array() += delta.array() * (out.col(c) - row_mean).array();
+      }
+    }
+    mean.col(j) = row_mean;
+    m2.col(j) = row_m2;
   }
   p.mean = mean.cast<Scalar>();
   p.stddev = (m2 / mc_samples).cwiseSqrt().cast<Scalar>();

@@ -53,7 +53,11 @@ class Predictor {
 
   // features: (input_dim, N) raw features (preprocessing is applied here).
   // mc_samples == 0: one pass in evaluation mode. mc_samples > 0: that many
-  // passes with dropout on, seeded by `seed`. INVALID_ARGUMENT on a shape
+  // passes with dropout on; each row's masks come from its own stream, forked
+  // from `seed` by the row's values, and its passes run without the other
+  // rows, so a row's mean and stddev depend only on the model, the seed, the
+  // thread count and the row (not on the other rows of the request or its
+  // position among them), bit for bit. INVALID_ARGUMENT on a shape
   // mismatch or non-finite input, naming the row.
   absl::StatusOr<Prediction> Predict(const Matrix& features, int mc_samples,
                                      uint64_t seed = 0);

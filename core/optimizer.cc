@@ -5,7 +5,10 @@
 //
 // Hyper-parameters are kept in double and rounded to Scalar once per step,
 // where PyTorch rounds its Python floats; scalar-only arithmetic (Adam's bias
-// corrections, AdamW's 1 - lr*wd) is done in double as PyTorch does.
+// corrections, AdamW's 1 - lr*wd) is done in double as PyTorch does. The
+// proto's float-typed ones are read through HyperParameter
+// (core/training_defaults.h), so a set 0.999 is the double 0.999, the same as
+// the unset default.
 // GCC 12 reports a false -Wmaybe-uninitialized inside Eigen's AVX-512
 // reduction packets (GCC bug 105593) once inlined into ClipGradNorm; the
 // warning points into the intrinsics header, so the pragma precedes the includes.
@@ -24,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/optimizer_kernels.h"
+#include "core/training_defaults.h"
 #include "core/validate.h"
 
 namespace trainyard {
@@ -41,8 +45,8 @@ class Sgd final : public Optimizer {
  public:
   Sgd(double lr, double wd, const v1::SgdOptimizer& s, int64_t n)
       : Optimizer(lr, wd),
-        momentum_(s.momentum()),
-        dampening_(s.dampening()),
+        momentum_(HyperParameter(s.momentum())),
+        dampening_(HyperParameter(s.dampening())),
         nesterov_(s.nesterov()),
         n_(n) {
     if (momentum_ != 0) buf_.assign(static_cast<size_t>(n), Scalar(0));
@@ -83,9 +87,9 @@ class Adagrad final : public Optimizer {
  public:
   Adagrad(double lr, double wd, const v1::AdagradOptimizer& s, int64_t n)
       : Optimizer(lr, wd),
-        eps_(s.has_epsilon() ? s.epsilon() : 1e-10),
+        eps_(s.has_epsilon() ? HyperParameter(s.epsilon()) : 1e-10),
         n_(n),
-        sum_(static_cast<size_t>(n), static_cast<Scalar>(s.initial_accumulator_value())) {}
+        sum_(static_cast<size_t>(n), static_cast<Scalar>(HyperParameter(s.initial_accumulator_value()))) {}
 
   void Step(Scalar* params, const Scalar* grads, double lr) override {
     const AdagradCoeffs c{static_cast<Scalar>(weight_decay()), static_cast<Scalar>(eps_),
@@ -107,9 +111,9 @@ class Rmsprop final : public Optimizer {
  public:
   Rmsprop(double lr, double wd, const v1::RmspropOptimizer& s, int64_t n)
       : Optimizer(lr, wd),
-        alpha_(s.has_alpha() ? s.alpha() : 0.99),
-        eps_(s.has_epsilon() ? s.epsilon() : 1e-8),
-        momentum_(s.momentum()),
+        alpha_(s.has_alpha() ? HyperParameter(s.alpha()) : 0.99),
+        eps_(s.has_epsilon() ? HyperParameter(s.epsilon()) : 1e-8),
+        momentum_(HyperParameter(s.momentum())),
         centered_(s.centered()),
         n_(n),
         square_avg_(static_cast<size_t>(n), Scalar(0)) {
@@ -158,9 +162,9 @@ class Adam final : public Optimizer {
  public:
   Adam(double lr, double wd, const v1::AdamOptimizer& s, bool decoupled, int64_t n)
       : Optimizer(lr, wd),
-        beta1_(s.has_beta1() ? s.beta1() : 0.9),
-        beta2_(s.has_beta2() ? s.beta2() : 0.999),
-        eps_(s.has_epsilon() ? s.epsilon() : 1e-8),
+        beta1_(s.has_beta1() ? HyperParameter(s.beta1()) : 0.9),
+        beta2_(s.has_beta2() ? HyperParameter(s.beta2()) : 0.999),
+        eps_(s.has_epsilon() ? HyperParameter(s.epsilon()) : 1e-8),
         decoupled_(decoupled),
         n_(n),
         m_(static_cast<size_t>(n), Scalar(0)),

@@ -1,5 +1,8 @@
 #include "core/training_defaults.h"
 
+#include <charconv>
+#include <cmath>
+#include <system_error>
 #include <utility>
 
 namespace trainyard {
@@ -21,6 +24,19 @@ double EffectiveLearningRate(const v1::OptimizerSpec& spec) {
 double EffectiveWeightDecay(const v1::OptimizerSpec& spec) {
   if (spec.has_weight_decay()) return spec.weight_decay();
   return spec.kind_case() == v1::OptimizerSpec::kAdamw ? 0.01 : 0.0;
+}
+
+double HyperParameter(float value) {
+  if (!std::isfinite(value)) return static_cast<double>(value);
+  // Shortest digits that parse back to `value` (std::to_chars without a
+  // precision), then the nearest double to those digits.
+  char buf[64];
+  const std::to_chars_result w = std::to_chars(buf, buf + sizeof(buf), value);
+  if (w.ec != std::errc()) return static_cast<double>(value);
+  double out = 0;
+  const std::from_chars_result r = std::from_chars(buf, w.ptr, out);
+  if (r.ec != std::errc()) return static_cast<double>(value);
+  return out;
 }
 
 int EffectiveLogEverySteps(const v1::TrainingConfig& config) {

@@ -19,6 +19,15 @@ double DefaultLearningRate(const v1::OptimizerSpec& spec);
 double EffectiveLearningRate(const v1::OptimizerSpec& spec);
 // The spec's weight decay if set, else 0.01 for AdamW and 0 for the others.
 double EffectiveWeightDecay(const v1::OptimizerSpec& spec);
+// The double a float-typed hyper-parameter field stands for: the double
+// nearest the float's shortest round-trip decimal (0.999f, stored as
+// 0.99900001287, gives 0.999). A user who wrote 0.999 in JSON meant that
+// decimal, and PyTorch would use it as a double; widening the float instead
+// would make an explicitly written default train differently from an unset
+// one (docs/decisions.md, "Float hyper-parameters"). Exact on every float
+// whose decimal is short (0.5f gives 0.5); non-finite values pass through.
+double HyperParameter(float value);
+
 // The config's log_every_steps if set, else kDefaultLogEverySteps.
 int EffectiveLogEverySteps(const v1::TrainingConfig& config);
 

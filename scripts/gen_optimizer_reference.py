@@ -7,8 +7,10 @@ Run once with Debian 12's python3-torch (1.13) and commit the output:
 
 Every case starts from the same float32 parameters and applies the same five
 float32 gradients (set on p.grad by hand, no autograd), with the learning rate
-given for each step. Hyper-parameters that the proto stores as float are
-rounded to float32 here first, so both sides see bit-identical values.
+given for each step. Hyper-parameters are the decimals a user writes (0.9,
+not float32(0.9)): the proto stores them as float, and the optimisers train
+with the double nearest the float's shortest decimal (HyperParameter in
+core/training_defaults.h), which is that decimal.
 
 Format (whitespace separated, '#' starts a comment line):
     params <v...>                 initial parameters
@@ -62,48 +64,47 @@ def step_decay_lrs(base, step_size, gamma):
     return [base * gamma ** (s // step_size) for s in range(STEPS)]
 
 
-# name, kind, keys (as the proto sees them), per-step lrs or None (= base lr).
-# Float-typed proto fields go through f32().
+# name, kind, keys (as a user writes them), per-step lrs or None (= base lr).
 CASES = [
     ("sgd_plain", "sgd", {"learning_rate": 0.1}, None),
-    ("sgd_momentum", "sgd", {"learning_rate": 0.1, "momentum": f32(0.9)}, None),
+    ("sgd_momentum", "sgd", {"learning_rate": 0.1, "momentum": 0.9}, None),
     ("sgd_nesterov", "sgd",
-     {"learning_rate": 0.1, "momentum": f32(0.9), "nesterov": 1}, None),
+     {"learning_rate": 0.1, "momentum": 0.9, "nesterov": 1}, None),
     ("sgd_dampening", "sgd",
-     {"learning_rate": 0.1, "momentum": f32(0.9), "dampening": f32(0.5)}, None),
+     {"learning_rate": 0.1, "momentum": 0.9, "dampening": 0.5}, None),
     ("sgd_weight_decay", "sgd",
-     {"learning_rate": 0.1, "momentum": f32(0.5), "weight_decay": 0.05}, None),
+     {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.05}, None),
     ("sgd_plain_weight_decay", "sgd", {"learning_rate": 0.05, "weight_decay": 0.2}, None),
     ("adagrad", "adagrad", {"learning_rate": 0.1}, None),
     ("adagrad_options", "adagrad",
-     {"learning_rate": 0.05, "weight_decay": 0.1, "epsilon": f32(1e-3),
-      "initial_accumulator_value": f32(0.1)}, None),
+     {"learning_rate": 0.05, "weight_decay": 0.1, "epsilon": 1e-3,
+      "initial_accumulator_value": 0.1}, None),
     ("rmsprop_plain", "rmsprop", {}, None),
     ("rmsprop_momentum", "rmsprop",
-     {"learning_rate": 0.01, "alpha": f32(0.9), "momentum": f32(0.9), "epsilon": f32(0.05)},
+     {"learning_rate": 0.01, "alpha": 0.9, "momentum": 0.9, "epsilon": 0.05},
      None),
     ("rmsprop_centered", "rmsprop",
-     {"learning_rate": 0.01, "centered": 1, "epsilon": f32(1e-6)}, None),
+     {"learning_rate": 0.01, "centered": 1, "epsilon": 1e-6}, None),
     ("rmsprop_centered_momentum", "rmsprop",
-     {"learning_rate": 0.02, "centered": 1, "momentum": f32(0.5), "weight_decay": 0.01},
+     {"learning_rate": 0.02, "centered": 1, "momentum": 0.5, "weight_decay": 0.01},
      None),
     ("adam", "adam", {}, None),
     ("adam_options", "adam",
-     {"learning_rate": 0.01, "beta1": f32(0.8), "beta2": f32(0.99), "epsilon": f32(1e-6)},
+     {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6},
      None),
     # A large epsilon makes its placement (after the bias-corrected sqrt)
     # visible at float precision; 1e-8 next to gradients of ~1 is not.
     ("adam_large_eps", "adam",
-     {"learning_rate": 0.01, "beta2": f32(0.9), "epsilon": f32(0.1)}, None),
+     {"learning_rate": 0.01, "beta2": 0.9, "epsilon": 0.1}, None),
     ("adam_weight_decay", "adam", {"learning_rate": 0.01, "weight_decay": 0.1}, None),
     ("adamw", "adamw", {"learning_rate": 0.01}, None),
     ("adamw_weight_decay", "adamw",
-     {"learning_rate": 0.05, "weight_decay": 0.5, "beta1": f32(0.85)}, None),
+     {"learning_rate": 0.05, "weight_decay": 0.5, "beta1": 0.85}, None),
     # Learning rate changing every step, as the trainer feeds it from a
     # schedule (the test checks LearningRateAt gives these values).
     ("adam_cosine_warmup", "adam", {"learning_rate": 0.01},
      cosine_warmup_lrs(0.01, warmup=2, t_max=3, eta_min=0.001)),
-    ("sgd_momentum_step_decay", "sgd", {"learning_rate": 0.1, "momentum": f32(0.9)},
+    ("sgd_momentum_step_decay", "sgd", {"learning_rate": 0.1, "momentum": 0.9},
      step_decay_lrs(0.1, step_size=2, gamma=0.5)),
 ]
 

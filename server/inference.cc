@@ -96,7 +96,7 @@ absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& r
     }
   }
 
-  absl::StatusOr<Prediction> prediction = predictor.Predict(features, request.mc_samples());
+  absl::StatusOr<Prediction> prediction = predictor.Predict(features, request.mc_samples(), request.seed());
   if (!prediction.ok()) return prediction.status();
   const Matrix& out = prediction->mean;
   v1::PredictResponse response;

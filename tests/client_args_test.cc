@@ -219,6 +219,11 @@ TEST(PredictValues, RowsBySemicolonValuesByComma) {
   EXPECT_EQ(request.flat_size(), 6);
   EXPECT_EQ(request.flat(3), 4);
   EXPECT_EQ(request.mc_samples(), 3);
+  EXPECT_FALSE(request.has_seed());  // unset unless --seed is given
+  EXPECT_EQ(MakePredictRequest("ck", *rows, 3, 0).seed(), 0u);
+  EXPECT_TRUE(MakePredictRequest("ck", *rows, 3, 0).has_seed());
+  EXPECT_EQ(MakePredictRequest("ck", *rows, 3, 18446744073709551615u).seed(),
+            18446744073709551615u);
 }
 
 TEST(PredictValues, ErrorsNameRowAndValue) {

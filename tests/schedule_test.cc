@@ -2,6 +2,8 @@
 // the expected rates are exact; cosine values use cos(pi/3) = 1/2 etc.
 #include "core/schedule.h"
 
+#include <cmath>
+
 #include "gtest/gtest.h"
 
 namespace trainyard {
@@ -41,6 +43,7 @@ TEST(ScheduleTest, ExponentialDecaysEveryStep) {
 }
 
 TEST(ScheduleTest, CosineAnnealsToEtaMinAndStaysThere) {
+  // The default (periodic unset): hold at eta_min past t_max.
   v1::ScheduleSpec spec;
   spec.mutable_cosine()->set_t_max(6);
   spec.mutable_cosine()->set_eta_min(0.02);
@@ -114,9 +117,11 @@ TEST(ScheduleTest, EpochUnitChangesOnlyAtEpochBoundaries) {
   EXPECT_NEAR(LearningRateAt(step, kBase, 6, 3), 0.05, kTol);
 }
 
-TEST(ScheduleTest, EpochUnitCountsFromTheEndOfWarmup) {
-  // Warm-up always counts steps; the epoch count t starts after it:
-  // t = (step - 3) / 4.
+TEST(ScheduleTest, EpochUnitCountsFromTheEpochWarmupEndsIn) {
+  // Warm-up counts steps (3 of them); after it the rate changes only at epoch
+  // boundaries (4 steps an epoch): the rest of epoch 0 is t = 0, epoch 1 is
+  // t = 1. (Before issue 9 t was (step - 3) / 4, which changed the rate at
+  // step 7, mid-epoch.)
   v1::ScheduleSpec spec;
   spec.set_unit(v1::EPOCHS);
   spec.mutable_warmup()->set_steps(3);
@@ -124,9 +129,74 @@ TEST(ScheduleTest, EpochUnitCountsFromTheEndOfWarmup) {
   EXPECT_NEAR(LearningRateAt(spec, kBase, 0, 4), 0.1 / 3, kTol);
   EXPECT_NEAR(LearningRateAt(spec, kBase, 2, 4), 0.1, kTol);
   EXPECT_NEAR(LearningRateAt(spec, kBase, 3, 4), 0.1, kTol);   // t = 0
-  EXPECT_NEAR(LearningRateAt(spec, kBase, 6, 4), 0.1, kTol);   // t = 0
-  EXPECT_NEAR(LearningRateAt(spec, kBase, 7, 4), 0.05, kTol);  // t = 1 = t_max/2
-  EXPECT_NEAR(LearningRateAt(spec, kBase, 11, 4), 0.0, kTol);  // t = 2 = t_max
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 4, 4), 0.05, kTol);  // t = 1 = t_max/2
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 7, 4), 0.05, kTol);  // t = 1
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 8, 4), 0.0, kTol);   // t = 2 = t_max
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 11, 4), 0.0, kTol);
+}
+
+TEST(ScheduleTest, EpochUnitWithWarmupNeverChangesMidEpoch) {
+  // For every warm-up length and epoch size: once warm-up is over, steps of
+  // the same epoch share one rate.
+  for (int64_t per_epoch : {1, 3, 4, 7}) {
+    for (int32_t warmup : {0, 1, 2, 3, 5, 8, 13}) {
+      SCOPED_TRACE(testing::Message() << "per_epoch " << per_epoch << " warmup " << warmup);
+      v1::ScheduleSpec spec;
+      spec.set_unit(v1::EPOCHS);
+      spec.mutable_warmup()->set_steps(warmup);
+      spec.mutable_exponential()->set_gamma(0.5f);
+      for (int64_t step = warmup + 1; step < 60; ++step) {
+        if (step % per_epoch == 0) continue;  // an epoch boundary may change it
+        EXPECT_EQ(LearningRateAt(spec, kBase, step, per_epoch),
+                  LearningRateAt(spec, kBase, step - 1, per_epoch))
+            << "step " << step;
+      }
+    }
+  }
+}
+
+TEST(ScheduleTest, EpochUnitWithWholeEpochWarmupIsUnchanged) {
+  // A warm-up of whole epochs gives t = (step - warmup) / per_epoch, as it
+  // always did: jobs set up that way train exactly as before.
+  v1::ScheduleSpec spec;
+  spec.set_unit(v1::EPOCHS);
+  spec.mutable_warmup()->set_steps(8);
+  spec.mutable_exponential()->set_gamma(0.5f);
+  for (int64_t step = 8; step < 40; ++step) {
+    const double want = kBase * std::pow(0.5, static_cast<double>((step - 8) / 4));
+    EXPECT_EQ(LearningRateAt(spec, kBase, step, 4), want) << "step " << step;
+  }
+}
+
+TEST(ScheduleTest, PeriodicCosineRisesAgainLikePyTorch) {
+  // torch.optim.lr_scheduler.CosineAnnealingLR's closed form, period 2*t_max.
+  v1::ScheduleSpec spec;
+  spec.mutable_cosine()->set_t_max(6);
+  spec.mutable_cosine()->set_eta_min(0.02);
+  spec.mutable_cosine()->set_periodic(true);
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 3, 1), 0.06, kTol);
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 6, 1), 0.02, kTol);   // t_max: eta_min
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 8, 1), 0.04, kTol);   // cos(4pi/3) = -1/2
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 10, 1), 0.08, kTol);  // cos(5pi/3) = 1/2
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 12, 1), 0.1, kTol);   // 2 t_max: base again
+  EXPECT_NEAR(LearningRateAt(spec, kBase, 18, 1), 0.02, kTol);  // 3 t_max: eta_min
+  // Before t_max both forms agree exactly.
+  v1::ScheduleSpec held = spec;
+  held.mutable_cosine()->set_periodic(false);
+  for (int64_t step = 0; step <= 6; ++step) {
+    EXPECT_EQ(LearningRateAt(spec, kBase, step, 1), LearningRateAt(held, kBase, step, 1));
+  }
+}
+
+TEST(ScheduleTest, DecimalGammaIsTheDecimalNotTheWidenedFloat) {
+  // gamma 0.9 arrives as the float 0.89999998; PyTorch (and the user) mean 0.9.
+  v1::ScheduleSpec spec;
+  spec.mutable_exponential()->set_gamma(0.9f);
+  EXPECT_EQ(LearningRateAt(spec, kBase, 10, 1), kBase * std::pow(0.9, 10.0));
+  v1::ScheduleSpec step;
+  step.mutable_step_decay()->set_step_size(2);
+  step.mutable_step_decay()->set_gamma(0.1f);
+  EXPECT_EQ(LearningRateAt(step, kBase, 4, 1), kBase * std::pow(0.1, 2.0));
 }
 
 TEST(ScheduleTest, OutOfContractInputsStayFinite) {

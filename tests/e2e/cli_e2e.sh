@@ -139,6 +139,17 @@ ty predict "$CKPT" --values "3,0,0,0;0,0,3,0" --output json >"$WORK/pred.json" |
 pass "predict classifies two points"
 ty predict "$CKPT" --values "3,0,0,0" --mc-samples 20 --output json >"$WORK/mc.json" || fail "predict mc"
 grep -q '"stddev"' "$WORK/mc.json" || fail "mc predict has no stddev"
+# --seed: a row's MC result is the same alone or second in a batch.
+ty predict "$CKPT" --values "0,0,3,0" --mc-samples 20 --seed 7 --output json >"$WORK/mc1.json" \
+  || fail "predict --seed"
+ty predict "$CKPT" --values "3,0,0,0;0,0,3,0" --mc-samples 20 --seed 7 --output json \
+  >"$WORK/mc2.json" || fail "predict --seed, two rows"
+"$PYTHON" - "$WORK/mc1.json" "$WORK/mc2.json" <<'PY' || fail "--seed: row alone != row in batch"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["stddev"][0] == b["stddev"][1] and a["outputs"][0] == b["outputs"][1], (a, b)
+PY
+pass "predict --seed: a row alone equals the row in a batch"
 ty evaluate "$CKPT" blobs --output json >"$WORK/eval.json" || fail "evaluate"
 "$PYTHON" -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["accuracy"] > 0.9, e' "$WORK/eval.json" \
   || fail "evaluate: $(cat "$WORK/eval.json")"
