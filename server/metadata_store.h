@@ -70,6 +70,25 @@ struct DeletedDataset {
   bool blob_still_referenced = false;
 };
 
+// Several writes that commit as one transaction: after a crash either all of
+// them are in the store or none is. What makes one state transition the API
+// shows (a job row and its first event; a state change and its event; a
+// checkpoint row, the job's pointer to it and its CheckpointSaved event).
+// Applied in the order of the fields; each keeps the contract of the
+// single-row method named beside it, and any error rolls all of it back.
+struct StoreWrite {
+  std::vector<v1::Job> insert_jobs;  // InsertJob
+  // InsertCheckpoint, except that a row already recorded under the same id
+  // is kept (identical bytes saved twice share one row).
+  std::vector<v1::CheckpointInfo> checkpoints;
+  std::vector<v1::Job> update_jobs;  // UpdateJob
+  std::vector<v1::JobEvent> events;  // AppendEvents, each under its own job_id
+
+  bool empty() const {
+    return insert_jobs.empty() && checkpoints.empty() && update_jobs.empty() && events.empty();
+  }
+};
+
 class MetadataStore {
  public:
   // The SQLite store at `path` (server-chosen, e.g. <data-dir>/trainyard.db),
@@ -130,6 +149,11 @@ class MetadataStore {
   virtual absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
       std::string_view job_id) = 0;
   virtual absl::Status DeleteCheckpoint(std::string_view id) = 0;  // NOT_FOUND
+
+  // ------------------------------------------------------- transactions
+  // Everything in `write` in one transaction (see StoreWrite); an empty
+  // write is OK and does nothing.
+  virtual absl::Status Commit(const StoreWrite& write) = 0;
 
   // True while a dataset or checkpoint row names this blob (for deleting or
   // garbage-collecting blob files).
