@@ -318,6 +318,13 @@ absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPo
         !l.last_write_had_points ||
         options_.clock() - l.last_write >= options_.max_step_delay) {
       status = WriteLocked(l, {}, &wake).status();
+      // While the store refuses writes (a full disk) the points would pile
+      // up for as long as training goes on: keep only the newest few
+      // batches' worth; the older ones could not be stored anyway.
+      const size_t cap = 4 * static_cast<size_t>(options_.max_points_per_event);
+      if (!status.ok() && l.points.size() > cap) {
+        l.points.erase(l.points.begin(), l.points.end() - static_cast<ptrdiff_t>(cap));
+      }
     }
   }
   FireAll(wake);

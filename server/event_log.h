@@ -144,7 +144,8 @@ class EventLog {
                                      StoreWrite write);
 
   // Buffers one per-step point; see EventLogOptions::max_points_per_event.
-  // Errors as for Append when a flush happens.
+  // Errors as for Append when a flush happens; while flushes fail, only the
+  // newest 4 * max_points_per_event points are kept.
   absl::Status AppendStepPoint(std::string_view job_id, const v1::StepPoint& point);
 
   // Writes the job's buffered step points now (call from a periodic timer so

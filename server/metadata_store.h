@@ -11,9 +11,11 @@
 //   exists" check and the insert).
 // - Durable before it returns OK (with MetadataStoreOptions::synchronous_full).
 // - Codes: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION and
-//   INVALID_ARGUMENT as documented per method; RESOURCE_EXHAUSTED when the
-//   storage is full; INTERNAL for other storage failures; DATA_LOSS when a
-//   stored row does not parse. A failed write changes nothing.
+//   INVALID_ARGUMENT as documented per method; RESOURCE_EXHAUSTED ("disk
+//   full at <path>") when the storage is full; FAILED_PRECONDITION naming the
+//   file when it cannot be written at all (read-only); INTERNAL for other
+//   storage failures; DATA_LOSS when a stored row does not parse. A failed
+//   write changes nothing.
 #ifndef TRAINYARD_SERVER_METADATA_STORE_H_
 #define TRAINYARD_SERVER_METADATA_STORE_H_
 
