@@ -16,10 +16,14 @@ absl::Status ErrnoToStatus(int err, std::string_view what, std::string_view path
       return absl::NotFoundError(message);
     case EACCES:
     case EPERM:
-    case EROFS:
       return absl::PermissionDeniedError(message);
+    case EROFS:
+      return absl::FailedPreconditionError(
+          absl::StrCat("read-only file system at ", std::string(path), ": ", message));
     case ENOSPC:
     case EDQUOT:
+      return absl::ResourceExhaustedError(
+          absl::StrCat("disk full at ", std::string(path), ": ", message));
     case EFBIG:
       return absl::ResourceExhaustedError(message);
     case EISDIR:

@@ -6,11 +6,15 @@
 // the OS reason. Codes:
 //   NOT_FOUND           ENOENT, ENOTDIR: the file or a directory on the path
 //                       does not exist
-//   PERMISSION_DENIED   EACCES, EPERM, EROFS
-//   RESOURCE_EXHAUSTED  ENOSPC, EDQUOT, EFBIG: the disk or quota is full; the
-//                       strerror text ("No space left on device", "Disk quota
-//                       exceeded", "File too large") says which, and tells it
-//                       apart from a configured size limit (which never goes
+//   PERMISSION_DENIED   EACCES, EPERM
+//   FAILED_PRECONDITION EROFS, prefixed "read-only file system at <path>: ":
+//                       the server's storage is not writable (an operator's
+//                       fix, not a client's; not INTERNAL)
+//   RESOURCE_EXHAUSTED  ENOSPC, EDQUOT (prefixed "disk full at <path>: "),
+//                       EFBIG: the disk or quota is full; the strerror text
+//                       ("No space left on device", "Disk quota exceeded",
+//                       "File too large") says which, and tells it apart
+//                       from a configured size limit (which never goes
 //                       through this function)
 //   INVALID_ARGUMENT    EISDIR, ENAMETOOLONG: the path itself is wrong
 //   ALREADY_EXISTS      EEXIST (an exclusive create found the name taken)

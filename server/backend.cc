@@ -8,6 +8,7 @@
 #include "core/tensor.h"
 #include "core/version.h"
 #include "server/backend_internal.h"
+#include "server/blob_sweep.h"
 #include "server/log_util.h"
 
 namespace trainyard::server {
@@ -54,19 +55,22 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   im.data_dir_lock = std::move(*lock);
   MetadataStoreOptions store_options;
   store_options.synchronous_full = options.durable_sync;
+  store_options.env = options.env;
   absl::StatusOr<std::unique_ptr<MetadataStore>> store =
       MetadataStore::Open(options.data_dir + "/trainyard.db", store_options);
   if (!store.ok()) return store.status();
   im.store = std::move(*store);
-  absl::StatusOr<std::unique_ptr<BlobStore>> blobs = BlobStore::Open(options.data_dir + "/blobs");
+  absl::StatusOr<std::unique_ptr<BlobStore>> blobs = BlobStore::Open(options.data_dir + "/blobs", options.env);
   if (!blobs.ok()) return blobs.status();
   im.blobs = std::move(*blobs);
+  SweepOrphanBlobs(options.env, im.blobs->root(), im.store.get());  // logs what it removed
   im.events = std::make_unique<EventLog>(im.store.get());
   im.scheduler = std::make_unique<JobScheduler>(im.options.max_queued_jobs);
   im.records = std::make_unique<JobRecords>(im.store.get(), im.events.get());
   CheckpointRecorderOptions recorder_options;
   recorder_options.max_params = im.options.max_params;
   recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
+  recorder_options.blob_mu = &im.dataset_mu;
   im.checkpoints = std::make_unique<CheckpointRecorder>(
       im.store.get(), im.blobs.get(), im.events.get(), im.records.get(), recorder_options);
   im.datasets = std::make_unique<DatasetCache>(im.blobs.get(), im.options.max_dataset_bytes);

@@ -1,5 +1,6 @@
 #include "server/checkpoint_recorder.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -55,30 +56,27 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
 
   const v1::CheckpointInfo info =
       MakeInfo(checkpoint, *model, *sha, static_cast<int64_t>(bytes->size()), job_id, reason);
-  if (absl::Status s = store_->InsertCheckpoint(info); !s.ok()) {
-    // Identical bytes were saved before (same state twice, e.g. a pause right
-    // after a resume): the recorded row stands for both.
-    if (!absl::IsAlreadyExists(s)) return s;
-  }
+  if (options_.after_blob) options_.after_blob(*sha);
 
+  // The row (kept if identical bytes were saved before: it stands for both),
+  // the job's pointer and the CheckpointSaved event in one transaction, under
+  // the job's lock so that no state change lands in between. A crash before
+  // it leaves only the blob, which the start-up sweep removes.
   JobRecords::Lock held = records_->LockJob(job_id);
-  absl::StatusOr<v1::Job> updated = records_->UpdateHeld(
-      held,
-      [&](v1::Job& j) {
-        j.set_latest_checkpoint_id(*sha);
-        return absl::OkStatus();
-      },
-      "");
-  if (!updated.ok()) return updated.status();
+  absl::StatusOr<v1::Job> current = records_->Get(job_id);
+  if (!current.ok()) return current.status();
+  StoreWrite write;
+  write.checkpoints.push_back(info);
+  current->set_latest_checkpoint_id(*sha);
+  write.update_jobs.push_back(*std::move(current));
   v1::JobEvent event;
   v1::CheckpointSaved* saved = event.mutable_checkpoint_saved();
   saved->set_checkpoint_id(*sha);
   saved->set_step(info.step());
   saved->set_epoch(info.epoch());
   saved->set_reason(reason);
-  if (absl::StatusOr<int64_t> seq = events_->Append(job_id, std::move(event)); !seq.ok()) {
-    return seq.status();
-  }
+  absl::StatusOr<int64_t> seq = events_->AppendWith(job_id, std::move(event), std::move(write));
+  if (!seq.ok()) return seq.status();
   return info;
 }
 
@@ -86,6 +84,27 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string&
   if (!IsSha256Hex(sha256)) {
     return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
   }
+  std::optional<absl::MutexLock> lock;
+  if (options_.blob_mu != nullptr) lock.emplace(options_.blob_mu);
+  absl::StatusOr<v1::CheckpointInfo> info = ImportLocked(sha256);
+  if (!info.ok()) {
+    // The upload's bytes were committed as a blob before they could be
+    // validated (server/upload_reactor.cc): a refused one must not stay.
+    absl::StatusOr<bool> referenced = store_->IsBlobReferenced(sha256);
+    if (!referenced.ok()) {
+      LogJobError("", absl::StrCat("refused checkpoint upload ", sha256, " kept"),
+                  referenced.status());
+    } else if (!*referenced) {
+      absl::Status s = blobs_->Remove(sha256);
+      if (!absl::IsNotFound(s)) {
+        LogJobError("", absl::StrCat("refused checkpoint upload ", sha256, " not removed"), s);
+      }
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::ImportLocked(const std::string& sha256) {
   if (absl::StatusOr<v1::CheckpointInfo> known = store_->GetCheckpoint(sha256); known.ok()) {
     return known;  // the same file again
   }

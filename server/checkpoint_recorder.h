@@ -4,8 +4,9 @@
 // an uploaded file, and loading a stored checkpoint by id.
 //
 // Locking: none of its own. Save holds the job's record lock
-// (server/job_records.h) only for the pointer update and the event, so a
-// state change of the job cannot land between the two. Thread-safe.
+// (server/job_records.h) only for the one transaction that records the row,
+// the job's pointer and the event (EventLog::AppendWith), so a state change
+// of the job cannot land between them. Thread-safe.
 #ifndef TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
 #define TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
 
@@ -15,6 +16,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/validate.h"
@@ -31,6 +33,14 @@ struct CheckpointRecorderOptions {
   int64_t max_checkpoint_bytes = 0;  // ServerOptions::max_checkpoint_bytes
   // created_at of new rows (injectable for tests).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Held by Import while it decides whether a refused upload's blob is
+  // unreferenced and removes it; the backend passes the mutex its dataset
+  // row writes hold (Backend::Impl::dataset_mu), so neither removes a blob
+  // the other is recording. May be null (tests).
+  absl::Mutex* blob_mu = nullptr;
+  // Test hook: runs in Save after the blob is stored, before its row is
+  // committed (a crash here must leave only an orphan blob).
+  std::function<void(const std::string& sha256)> after_blob;
 };
 
 class CheckpointRecorder {
@@ -57,7 +67,8 @@ class CheckpointRecorder {
                                           v1::CheckpointReason reason);
 
   // Validates the file stored as blob `sha256` and records it with reason
-  // UPLOADED (no job). The same file again gives the existing row.
+  // UPLOADED (no job). The same file again gives the existing row. When it
+  // is refused, the blob is removed unless a row names it.
   absl::StatusOr<v1::CheckpointInfo> Import(const std::string& sha256);
 
   // The stored checkpoint `id`, decoded. `field` names the request field in
@@ -65,6 +76,8 @@ class CheckpointRecorder {
   absl::StatusOr<v1::Checkpoint> Load(std::string_view id, std::string_view field);
 
  private:
+  absl::StatusOr<v1::CheckpointInfo> ImportLocked(const std::string& sha256);
+
   MetadataStore* const store_;
   BlobStore* const blobs_;
   EventLog* const events_;

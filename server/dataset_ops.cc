@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/dataset.h"
@@ -10,6 +11,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -55,6 +57,28 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
                                                    const std::string& sha256,
                                                    int64_t size_bytes) {
   Impl& im = *impl_;
+  // Held from the start, so that the clean-up below cannot remove a blob
+  // that another upload of the same bytes is about to record.
+  absl::MutexLock lock(&im.dataset_mu);
+  bool recorded = false;
+  // The upload's bytes were committed as a blob before they could be parsed
+  // (server/upload_reactor.cc): a refused upload must not leave them behind,
+  // or a client could fill the disk one refused upload at a time. A crash
+  // before this runs leaves an orphan that the start-up sweep removes
+  // (server/blob_sweep.h).
+  absl::Cleanup remove_refused = [&] {
+    if (recorded || !IsSha256Hex(sha256)) return;
+    absl::StatusOr<bool> referenced = im.store->IsBlobReferenced(sha256);
+    if (!referenced.ok()) {
+      // Kept; the start-up sweep asks again.
+      LogJobError("", absl::StrCat("refused upload ", sha256, " kept"), referenced.status());
+    } else if (!*referenced) {
+      absl::Status s = im.blobs->Remove(sha256);
+      if (!absl::IsNotFound(s)) {
+        LogJobError("", absl::StrCat("refused upload ", sha256, " not removed"), s);
+      }
+    }
+  };
   if (absl::Status s = CheckHeader(header); !s.ok()) return s;
   if (!IsSha256Hex(sha256)) {
     return absl::InvalidArgumentError("sha256 must be 64 lower-case hex characters");
@@ -82,7 +106,6 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
     row.set_idx_preprocessing(header.idx_preprocessing());
   }
 
-  absl::MutexLock lock(&im.dataset_mu);
   absl::StatusOr<std::vector<v1::Dataset>> same_bytes = im.store->FindDatasetsBySha256(sha256);
   if (!same_bytes.ok()) return same_bytes.status();
   const v1::Dataset* parsed_before = nullptr;
@@ -110,6 +133,7 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
   row.set_id(NewDatasetId());
   SetTimestamp(absl::Now(), row.mutable_created_at());
   if (absl::Status s = im.store->InsertDataset(row); !s.ok()) return s;
+  recorded = true;
   return row;
 }
 

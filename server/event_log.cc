@@ -191,7 +191,7 @@ absl::StatusOr<std::shared_ptr<EventLog::JobLog>> EventLog::GetOrLoad(std::strin
 }
 
 absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEvent> batch,
-                                              Waiters* wake) {
+                                              Waiters* wake, StoreWrite* write) {
   std::vector<v1::JobEvent> all;
   all.reserve(batch.size() + 1);
   if (!log.points.empty()) {
@@ -213,7 +213,17 @@ absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEv
   }
   // Durable first, visible second: a watcher never sees an event that a
   // crash could take back (and whose seq a restart would reuse).
-  if (absl::Status s = store_->AppendEvents(log.job_id, all); !s.ok()) return s;
+  // A failed write leaves last_written, the points and the tail as they
+  // were: the next attempt reuses the same seqs.
+  if (write != nullptr) {
+    const size_t first = write->events.size();
+    write->events.insert(write->events.end(), all.begin(), all.end());
+    absl::Status s = store_->Commit(*write);
+    write->events.resize(first);
+    if (!s.ok()) return s;
+  } else if (absl::Status s = store_->AppendEvents(log.job_id, all); !s.ok()) {
+    return s;
+  }
   log.last_written = seq;
   log.last_write_had_points = batch.empty();
   log.points.clear();
@@ -259,6 +269,38 @@ absl::StatusOr<int64_t> EventLog::Append(std::string_view job_id, v1::JobEvent e
   return seq;
 }
 
+absl::StatusOr<int64_t> EventLog::AppendWith(std::string_view job_id, v1::JobEvent event,
+                                             StoreWrite write) {
+  if (event.kind_case() == v1::JobEvent::KIND_NOT_SET) {
+    return absl::InvalidArgumentError("event has no kind");
+  }
+  if (event.has_heartbeat()) {
+    return absl::InvalidArgumentError("heartbeats are not stored in the event log");
+  }
+  absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
+  if (!log.ok()) return log.status();
+  Waiters wake;
+  absl::StatusOr<int64_t> seq;
+  {
+    absl::MutexLock lock(&(*log)->append_mu);
+    if ((*log)->ended) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
+    }
+    std::vector<v1::JobEvent> batch;
+    batch.push_back(std::move(event));
+    seq = WriteLocked(**log, std::move(batch), &wake, &write);
+  }
+  FireAll(wake);
+  if (seq.ok()) {
+    MaybeForget(*log);
+  } else {
+    // A job whose insert failed has no events: do not keep its log in memory.
+    ForgetIfEmpty(*log);
+  }
+  return seq;
+}
+
 absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPoint& point) {
   absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
   if (!log.ok()) return log.status();
@@ -276,6 +318,13 @@ absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPo
         !l.last_write_had_points ||
         options_.clock() - l.last_write >= options_.max_step_delay) {
       status = WriteLocked(l, {}, &wake).status();
+      // While the store refuses writes (a full disk) the points would pile
+      // up for as long as training goes on: keep only the newest few
+      // batches' worth; the older ones could not be stored anyway.
+      const size_t cap = 4 * static_cast<size_t>(options_.max_points_per_event);
+      if (!status.ok() && l.points.size() > cap) {
+        l.points.erase(l.points.begin(), l.points.end() - static_cast<ptrdiff_t>(cap));
+      }
     }
   }
   FireAll(wake);
@@ -353,6 +402,20 @@ void EventLog::MaybeForget(const std::shared_ptr<JobLog>& log) {
   {
     absl::MutexLock log_lock(&log->mu);
     if (!log->closed || log->subscribers > 0) return;
+  }
+  auto it = logs_.find(log->job_id);
+  if (it != logs_.end() && it->second == log) logs_.erase(it);
+}
+
+void EventLog::ForgetIfEmpty(const std::shared_ptr<JobLog>& log) {
+  absl::MutexLock lock(&mu_);
+  {
+    absl::MutexLock append_lock(&log->append_mu);
+    if (log->last_written != 0 || !log->points.empty()) return;
+  }
+  {
+    absl::MutexLock log_lock(&log->mu);
+    if (log->subscribers > 0) return;
   }
   auto it = logs_.find(log->job_id);
   if (it != logs_.end() && it->second == log) logs_.erase(it);

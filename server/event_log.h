@@ -134,8 +134,18 @@ class EventLog {
   // the job's terminal state change; store errors (nothing is appended then).
   absl::StatusOr<int64_t> Append(std::string_view job_id, v1::JobEvent event);
 
+  // Append, in the same store transaction as `write` (MetadataStore::Commit):
+  // for a transition the API shows as a row and an event together (a job's
+  // insert and its first event, a state change, a checkpoint). The seq is
+  // assigned under the job's append lock, the event is published only after
+  // the transaction commits, and a failed transaction assigns no seq and
+  // publishes nothing. Errors as for Append, plus those of `write`.
+  absl::StatusOr<int64_t> AppendWith(std::string_view job_id, v1::JobEvent event,
+                                     StoreWrite write);
+
   // Buffers one per-step point; see EventLogOptions::max_points_per_event.
-  // Errors as for Append when a flush happens.
+  // Errors as for Append when a flush happens; while flushes fail, only the
+  // newest 4 * max_points_per_event points are kept.
   absl::Status AppendStepPoint(std::string_view job_id, const v1::StepPoint& point);
 
   // Writes the job's buffered step points now (call from a periodic timer so
@@ -176,10 +186,14 @@ class EventLog {
   // REQUIRES: log->append_mu held.
   // Collects the subscriptions to wake into `wake`; the caller fires them
   // after releasing append_mu.
+  // `write`, when not null, commits in the same transaction as the events.
   absl::StatusOr<int64_t> WriteLocked(
       JobLog& log, std::vector<v1::JobEvent> batch,
-      std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake);
+      std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake,
+      StoreWrite* write = nullptr);
   void MaybeForget(const std::shared_ptr<JobLog>& log);
+  // Drops a log that never wrote an event and has no watcher.
+  void ForgetIfEmpty(const std::shared_ptr<JobLog>& log);
 
   MetadataStore* const store_;
   const EventLogOptions options_;

@@ -70,21 +70,23 @@ absl::StatusOr<v1::Job> JobRecords::UpdateHeld(const Lock& held, const Mutate& m
   if (!job.ok()) return job.status();
   const v1::JobState from = job->state();
   if (absl::Status s = mutate(*job); !s.ok()) return s;
-  if (absl::Status s = store_->UpdateJob(*job); !s.ok()) return s;
-  // The row is what recovery trusts, so the scheduler follows it even if the
-  // event below cannot be appended.
-  if (written) written(*job);
-  if (job->state() != from) {
+  if (job->state() == from) {
+    if (absl::Status s = store_->UpdateJob(*job); !s.ok()) return s;
+  } else {
+    // The row and its StateChange in one transaction: after a crash the
+    // event log never disagrees with the row about the job's state.
     v1::JobEvent event;
     v1::StateChange* change = event.mutable_state_change();
     change->set_from(from);
     change->set_to(job->state());
     change->set_reason(std::string(reason));
     if (job->state() == v1::FAILED) *change->mutable_error() = job->error();
-    if (absl::StatusOr<int64_t> seq = events_->Append(job->id(), std::move(event)); !seq.ok()) {
-      return seq.status();
-    }
+    StoreWrite write;
+    write.update_jobs.push_back(*job);
+    absl::StatusOr<int64_t> seq = events_->AppendWith(job->id(), std::move(event), std::move(write));
+    if (!seq.ok()) return seq.status();
   }
+  if (written) written(*job);
   return job;
 }
 

@@ -2,8 +2,9 @@
 // read-modify-write of a job row holds that job's record lock, so a state
 // change, its row and its event are atomic with respect to each other for
 // that job; other jobs (and the scheduler, and readers of rows) proceed
-// meanwhile. The lock is held across the store write and the event append
-// (each a SQLite commit, with fsync when durable) — that is its purpose — so
+// meanwhile. A state change's row and its event are also one store
+// transaction (EventLog::AppendWith), so a crash cannot split them. The lock
+// is held across that commit (with fsync when durable), so
 // nothing else is ever waited for while holding it except the scheduler's
 // mutex (lock order in server/backend_internal.h).
 //
@@ -61,9 +62,10 @@ class JobRecords {
   using Written = std::function<void(const v1::Job&)>;
 
   // Reads the job, applies `mutate` (an error there writes nothing), writes
-  // the row, calls `written` and, when the state changed, appends a
-  // StateChange event with `reason` (and the job's error when FAILED). Takes
-  // the job's lock for the whole sequence.
+  // the row and, when the state changed, a StateChange event with `reason`
+  // (and the job's error when FAILED) in the same transaction, then calls
+  // `written`. A failed write changes nothing and does not call `written`.
+  // Takes the job's lock for the whole sequence.
   absl::StatusOr<v1::Job> Update(std::string_view job_id, const Mutate& mutate,
                                  std::string_view reason, const Written& written = nullptr);
   // The same under a lock the caller already holds (for several steps that

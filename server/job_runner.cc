@@ -100,12 +100,9 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
         d_.scheduler->MarkStarted(run);
         started = true;
       });
-  if (started) {
-    // The row says RUNNING; only its event is missing. Run it: dropping it
-    // would leave a RUNNING row no worker owns until the next restart.
-    LogJobError(id, "start not logged", job.status());
-    return true;
-  }
+  // The row and its event commit together (JobRecords::UpdateHeld), so
+  // `started` means both are stored.
+  if (started) return true;
   if (absl::IsFailedPrecondition(job.status())) {
     // Cancelled or paused while it was only claimed: nothing to run.
     d_.scheduler->Finish(run);
@@ -116,8 +113,8 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
     d_.scheduler->Finish(run);
     return false;
   }
-  // A store error: the row still says QUEUED. Fail the job rather than
-  // strand it out of the queue, or loop on it if the error persists.
+  // A store error: the row and log still say QUEUED. Fail the job rather
+  // than strand it out of the queue, or loop on it if the error persists.
   LogJobError(id, "could not start the job", job.status());
   absl::Status first = job.status();
   absl::StatusOr<v1::Job> failed = d_.records->UpdateHeld(
@@ -130,9 +127,19 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
         return absl::OkStatus();
       },
       "could not start the job");
-  // If even that fails the store cannot write rows; the row says QUEUED, so
-  // the next Open queues it again.
-  LogJobError(id, "could not record the failed start", failed.status());
+  if (!failed.ok()) {
+    // The store cannot write (a full disk?): the row and log still say
+    // QUEUED, never RUNNING without a worker. Back into the queue after a
+    // pause, so the job runs once the store works again without a restart,
+    // and a worker does not spin on it meanwhile.
+    LogJobError(id, "could not record the failed start; requeued", failed.status());
+    absl::StatusOr<v1::Job> row = d_.records->Get(id);
+    if (row.ok() && row->state() == v1::QUEUED) {
+      absl::SleepFor(absl::Milliseconds(200));
+      d_.scheduler->Finish(run, KeyOf(*row));
+      return false;
+    }
+  }
   d_.scheduler->Finish(run);
   return false;
 }
@@ -142,35 +149,74 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
   const std::shared_ptr<StopToken>& token = run.token;
   // Records the end of this run: the state (unless crashing), the progress
   // reached, and the worker's release of the job, under the job's lock.
+  //
+  // A write that fails (a full disk, a read-only database) is retried with
+  // backoff while this worker still owns the job, so the job is never left
+  // RUNNING without a worker: after kEndAttempts failed attempts the job is
+  // to end FAILED with the store's error instead (its requested end state
+  // itself may be what cannot be written), and that is retried until it
+  // succeeds — once space is back the job ends without a restart — or until
+  // shutdown gives up on the run (a crash request: the row says RUNNING and
+  // the next Open requeues it, as after a real crash).
   const Trainer* ran = nullptr;
   auto finish = [&](v1::JobState state, std::string_view reason, const absl::Status& error) {
-    JobRecords::Lock held = d_.records->LockJob(id);
-    if (d_.scheduler->RequestsOf(id).Has(StopReason::kCrash)) {
-      // As a crash: the store still says RUNNING and the next Open requeues.
-      d_.scheduler->Finish(run);
-      return;
+    constexpr int kEndAttempts = 5;
+    v1::JobState want = state;
+    std::string why(reason);
+    absl::Status cause = error;
+    absl::Duration backoff = absl::Milliseconds(50);
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<v1::Job> recorded;
+      {
+        JobRecords::Lock held = d_.records->LockJob(id);
+        if (d_.scheduler->RequestsOf(id).Has(StopReason::kCrash)) {
+          // As a crash: the store still says RUNNING and the next Open requeues.
+          d_.scheduler->Finish(run);
+          return;
+        }
+        recorded = d_.records->UpdateHeld(
+            held,
+            [&](v1::Job& job) {
+              // Ended meanwhile by someone else: only the progress is ours.
+              const bool ended = IsTerminalState(job.state());
+              if (!ended) job.set_state(want);
+              if (ran != nullptr) SetProgress(job, ran->epoch(), ran->step());
+              if (ended) return absl::OkStatus();
+              if (want == v1::FAILED) *job.mutable_error() = ToErrorInfo(cause);
+              if (IsTerminalState(want)) SetTimestamp(absl::Now(), job.mutable_end_time());
+              if (want == v1::SUCCEEDED) job.mutable_progress()->set_fraction(1);
+              return absl::OkStatus();
+            },
+            why,
+            [&](const v1::Job& job) {
+              d_.scheduler->Finish(
+                  run, want == v1::QUEUED ? std::optional(KeyOf(job)) : std::nullopt);
+            });
+        if (recorded.ok() || absl::IsNotFound(recorded.status())) {
+          // Finish again: a no-op after `written` ran; releases a run whose
+          // row is gone.
+          d_.scheduler->Finish(run);
+          LogJobError(id, "the job's row vanished before its end was recorded",
+                      recorded.status());
+          return;
+        }
+      }
+      LogJobError(id,
+                  absl::StrCat("could not record the end of the run (",
+                               v1::JobState_Name(want), ", ", why, "), attempt ", attempt,
+                               "; retrying"),
+                  recorded.status());
+      if (want != v1::FAILED && attempt >= kEndAttempts) {
+        cause = absl::Status(recorded.status().code(),
+                             absl::StrCat("could not record the end of the run (",
+                                          v1::JobState_Name(want), "): ",
+                                          recorded.status().message()));
+        want = v1::FAILED;
+        why = "could not record the end of the run";
+      }
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(2));
     }
-    absl::StatusOr<v1::Job> recorded = d_.records->UpdateHeld(
-        held,
-        [&](v1::Job& job) {
-          job.set_state(state);
-          if (ran != nullptr) SetProgress(job, ran->epoch(), ran->step());
-          if (state == v1::FAILED) *job.mutable_error() = ToErrorInfo(error);
-          if (IsTerminalState(state)) SetTimestamp(absl::Now(), job.mutable_end_time());
-          if (state == v1::SUCCEEDED) job.mutable_progress()->set_fraction(1);
-          return absl::OkStatus();
-        },
-        reason,
-        [&](const v1::Job& job) {
-          d_.scheduler->Finish(run, state == v1::QUEUED ? std::optional(KeyOf(job)) : std::nullopt);
-        });
-    // Released however the write went, so Shutdown never waits for a job
-    // whose end could not be recorded; recovery requeues it. After a
-    // successful write this does nothing: Finish ignores a finished run,
-    // even if the job was requeued and taken again meanwhile.
-    d_.scheduler->Finish(run);
-    LogJobError(id, absl::StrCat("could not record the end of the run (", std::string(reason), ")"),
-                recorded.status());
   };
 
   absl::StatusOr<v1::Job> job = d_.records->Get(id);

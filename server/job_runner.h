@@ -40,8 +40,9 @@ class JobRunner {
   // Writes the taken job's RUNNING row and marks it started in the
   // scheduler, both under its record lock; true if it is to be run. When the
   // job is no longer QUEUED (cancelled or paused while claimed), or the write
-  // fails (the job is FAILED then, or left QUEUED for the next Open if even
-  // that cannot be written), finishes the claim under the same lock.
+  // fails (the job is FAILED then, or, if even that cannot be written, put
+  // back in the queue after a short pause), finishes the claim under the
+  // same lock.
   bool Start(const JobScheduler::Taken& run);
 
  private:

@@ -161,10 +161,21 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   job.set_id(NewJobId());
   // The row, its "submitted" event and its queue entry under the job's lock:
   // anyone who learns the id from the row (ListJobs, a retry with the same
-  // request_id) and cancels it waits until all three are done.
+  // request_id) and cancels it waits until all three are done. The row and
+  // the event are one transaction, so the job's first event is always this
+  // QUEUED state change, whatever crash comes in between.
   std::optional<JobRecords::Lock> held(im.records->LockJob(job.id()));
-  if (absl::Status s = im.store->InsertJob(job); !s.ok()) {
+  v1::JobEvent event;
+  event.mutable_state_change()->set_from(v1::JOB_STATE_UNSPECIFIED);
+  event.mutable_state_change()->set_to(v1::QUEUED);
+  event.mutable_state_change()->set_reason("submitted");
+  StoreWrite write;
+  write.insert_jobs.push_back(job);
+  if (absl::StatusOr<int64_t> seq = im.events->AppendWith(job.id(), std::move(event),
+                                                          std::move(write));
+      !seq.ok()) {
     held.reset();  // one job's lock at a time; no one knows this id anyway
+    const absl::Status& s = seq.status();
     if (absl::IsAlreadyExists(s) && !request.request_id().empty()) {
       // A concurrent submission with the same request_id won.
       absl::StatusOr<std::optional<v1::Job>> existing =
@@ -174,15 +185,6 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     return s;
   }
   if (im.after_submit_insert) im.after_submit_insert(job);
-  v1::JobEvent event;
-  event.mutable_state_change()->set_from(v1::JOB_STATE_UNSPECIFIED);
-  event.mutable_state_change()->set_to(v1::QUEUED);
-  event.mutable_state_change()->set_reason("submitted");
-  // Without its event the job is still QUEUED in the store, so it is queued
-  // anyway (otherwise it would wait out of the queue until the next Open).
-  // Issue 9 makes the row and its event one transaction.
-  LogJobError(job.id(), "\"submitted\" event not logged",
-              im.events->Append(job.id(), std::move(event)).status());
   // Queued only now: "submitted" must be the job's first event.
   const int32_t position = slot.Commit(KeyOf(job));
   im.Decorate(job);

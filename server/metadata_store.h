@@ -11,9 +11,11 @@
 //   exists" check and the insert).
 // - Durable before it returns OK (with MetadataStoreOptions::synchronous_full).
 // - Codes: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION and
-//   INVALID_ARGUMENT as documented per method; RESOURCE_EXHAUSTED when the
-//   storage is full; INTERNAL for other storage failures; DATA_LOSS when a
-//   stored row does not parse. A failed write changes nothing.
+//   INVALID_ARGUMENT as documented per method; RESOURCE_EXHAUSTED ("disk
+//   full at <path>") when the storage is full; FAILED_PRECONDITION naming the
+//   file when it cannot be written at all (read-only); INTERNAL for other
+//   storage failures; DATA_LOSS when a stored row does not parse. A failed
+//   write changes nothing.
 #ifndef TRAINYARD_SERVER_METADATA_STORE_H_
 #define TRAINYARD_SERVER_METADATA_STORE_H_
 
@@ -68,6 +70,25 @@ struct DeletedDataset {
   std::string sha256;
   // True when another dataset still uses the same bytes: keep the blob.
   bool blob_still_referenced = false;
+};
+
+// Several writes that commit as one transaction: after a crash either all of
+// them are in the store or none is. What makes one state transition the API
+// shows (a job row and its first event; a state change and its event; a
+// checkpoint row, the job's pointer to it and its CheckpointSaved event).
+// Applied in the order of the fields; each keeps the contract of the
+// single-row method named beside it, and any error rolls all of it back.
+struct StoreWrite {
+  std::vector<v1::Job> insert_jobs;  // InsertJob
+  // InsertCheckpoint, except that a row already recorded under the same id
+  // is kept (identical bytes saved twice share one row).
+  std::vector<v1::CheckpointInfo> checkpoints;
+  std::vector<v1::Job> update_jobs;  // UpdateJob
+  std::vector<v1::JobEvent> events;  // AppendEvents, each under its own job_id
+
+  bool empty() const {
+    return insert_jobs.empty() && checkpoints.empty() && update_jobs.empty() && events.empty();
+  }
 };
 
 class MetadataStore {
@@ -130,6 +151,11 @@ class MetadataStore {
   virtual absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
       std::string_view job_id) = 0;
   virtual absl::Status DeleteCheckpoint(std::string_view id) = 0;  // NOT_FOUND
+
+  // ------------------------------------------------------- transactions
+  // Everything in `write` in one transaction (see StoreWrite); an empty
+  // write is OK and does nothing.
+  virtual absl::Status Commit(const StoreWrite& write) = 0;
 
   // True while a dataset or checkpoint row names this blob (for deleting or
   // garbage-collecting blob files).

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "core/env.h"
 
 namespace trainyard::server {
 
@@ -45,6 +46,11 @@ struct ServerOptions {
 
   // SQLite synchronous=FULL (survives power loss). Tests turn it off for speed.
   bool durable_sync = true;
+
+  // The file system the metadata store and the blob store write through
+  // (core/env.h); not a flag. Must outlive the server. Tests pass a FaultEnv
+  // (tests/testing/fault_env.h) to fill the disk or crash mid-write.
+  Env* env = Env::Default();
 
   // Fills the 0 defaults (cores, workers) and checks ranges; INVALID_ARGUMENT
   // naming the flag (e.g. "--workers must be >= 0").

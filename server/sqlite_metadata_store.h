@@ -8,8 +8,10 @@
 // with respect to the others. The database, WAL and journal are written
 // through options.env (server/sqlite_vfs.h), so a test Env can fill the disk
 // or fail an fsync under SQLite: a full disk comes back as RESOURCE_EXHAUSTED
-// ("database or disk is full"), another I/O error as INTERNAL, and the failed
-// transaction is rolled back.
+// ("disk full at <file>: ... database or disk is full"), a database that
+// cannot be written (read-only file or mount) as FAILED_PRECONDITION naming
+// the file, another I/O error as INTERNAL, and the failed transaction is
+// rolled back.
 #ifndef TRAINYARD_SERVER_SQLITE_METADATA_STORE_H_
 #define TRAINYARD_SERVER_SQLITE_METADATA_STORE_H_
 

@@ -141,10 +141,21 @@ class SqliteMetadataStore final : public MetadataStore {
       std::string_view job_id) override;
   absl::Status DeleteCheckpoint(std::string_view id) override;
 
+  absl::Status Commit(const StoreWrite& write) override;
+
   absl::StatusOr<bool> IsBlobReferenced(std::string_view sha256) override;
 
  private:
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The single-row writes without a transaction of their own, so that
+  // Commit can run several inside one.
+  absl::Status InsertJobLocked(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateJobLocked(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertEventsLocked(std::string_view job_id, absl::Span<const v1::JobEvent> events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // keep_existing: an existing row with the same id is not an error.
+  absl::Status InsertCheckpointLocked(const v1::CheckpointInfo& info, bool keep_existing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* const db_;  // the connection; used only with mu_ held

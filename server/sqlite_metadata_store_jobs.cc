@@ -43,32 +43,38 @@ void BindJob(Query& q, const v1::Job& job, const std::string& proto) {
 // ------------------------------------------------------------------ jobs
 
 absl::Status SqliteMetadataStore::InsertJob(const v1::Job& job) {
-  const std::string proto = job.SerializeAsString();
   absl::MutexLock lock(&mu_);
-  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
-    const std::pair<const char*, const std::string*> refs[] = {
-        {"dataset_id", &job.dataset_id()},
-        {"validation_dataset_id", &job.validation_dataset_id()}};
-    for (const auto& [field, id] : refs) {
-      if (id->empty()) continue;
-      absl::StatusOr<int64_t> n = CountRow(stmts_->dataset_exists, *id);
-      if (!n.ok()) return n.status();
-      if (*n == 0) return absl::NotFoundError(absl::StrCat(field, ": no dataset ", *id));
-    }
-    Query q(stmts_->insert_job);
-    BindJob(q, job, proto);
-    absl::Status s = q.Run();
-    if (absl::IsAlreadyExists(s)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "a job with id ", job.id(), " or request_id \"", job.request_id(), "\" exists"));
-    }
-    return s;
-  });
+  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback,
+                       [&]() { return InsertJobLocked(job); });
+}
+
+absl::Status SqliteMetadataStore::InsertJobLocked(const v1::Job& job) {
+  const std::pair<const char*, const std::string*> refs[] = {
+      {"dataset_id", &job.dataset_id()}, {"validation_dataset_id", &job.validation_dataset_id()}};
+  for (const auto& [field, id] : refs) {
+    if (id->empty()) continue;
+    absl::StatusOr<int64_t> n = CountRow(stmts_->dataset_exists, *id);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return absl::NotFoundError(absl::StrCat(field, ": no dataset ", *id));
+  }
+  const std::string proto = job.SerializeAsString();
+  Query q(stmts_->insert_job);
+  BindJob(q, job, proto);
+  absl::Status s = q.Run();
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("a job with id ", job.id(), " or request_id \"",
+                                                 job.request_id(), "\" exists"));
+  }
+  return s;
 }
 
 absl::Status SqliteMetadataStore::UpdateJob(const v1::Job& job) {
-  const std::string proto = job.SerializeAsString();
   absl::MutexLock lock(&mu_);
+  return UpdateJobLocked(job);
+}
+
+absl::Status SqliteMetadataStore::UpdateJobLocked(const v1::Job& job) {
+  const std::string proto = job.SerializeAsString();
   Query q(stmts_->update_job);
   BindJob(q, job, proto);
   if (absl::Status s = q.Run(); !s.ok()) return s;
@@ -130,32 +136,33 @@ absl::StatusOr<std::vector<v1::Job>> SqliteMetadataStore::JobsInStates(
 // ---------------------------------------------------------------- events
 
 absl::Status SqliteMetadataStore::AppendEvents(std::string_view job_id,
-                                         absl::Span<const v1::JobEvent> events) {
+                                               absl::Span<const v1::JobEvent> events) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback,
+                       [&]() {
+                         return InsertEventsLocked(job_id, events);
+                       });
+}
+
+absl::Status SqliteMetadataStore::InsertEventsLocked(std::string_view job_id,
+                                                     absl::Span<const v1::JobEvent> events) {
   for (const v1::JobEvent& e : events) {
     if (e.job_id() != job_id) {
       return absl::InvalidArgumentError(
           absl::StrCat("event for job ", e.job_id(), " appended to job ", std::string(job_id)));
     }
   }
-  std::vector<std::string> protos;
-  protos.reserve(events.size());
-  for (const v1::JobEvent& e : events) protos.push_back(e.SerializeAsString());
-  absl::MutexLock lock(&mu_);
-  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
-    for (size_t i = 0; i < events.size(); ++i) {
-      absl::Status s = Query(stmts_->insert_event)
-                           .BindText(1, job_id)
-                           .Bind(2, events[i].seq())
-                           .BindBlob(3, protos[i])
-                           .Run();
-      if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("job ", std::string(job_id), " already has an event with seq ", events[i].seq()));
-      }
-      if (!s.ok()) return s;
+  for (const v1::JobEvent& e : events) {
+    const std::string proto = e.SerializeAsString();
+    absl::Status s =
+        Query(stmts_->insert_event).BindText(1, job_id).Bind(2, e.seq()).BindBlob(3, proto).Run();
+    if (absl::IsAlreadyExists(s)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "job ", std::string(job_id), " already has an event with seq ", e.seq()));
     }
-    return absl::OkStatus();
-  });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::JobEvent>> SqliteMetadataStore::ReadEvents(std::string_view job_id,
@@ -177,8 +184,13 @@ absl::StatusOr<int64_t> SqliteMetadataStore::MaxEventSeq(std::string_view job_id
 // ----------------------------------------------------------- checkpoints
 
 absl::Status SqliteMetadataStore::InsertCheckpoint(const v1::CheckpointInfo& info) {
-  const std::string proto = info.SerializeAsString();
   absl::MutexLock lock(&mu_);
+  return InsertCheckpointLocked(info, /*keep_existing=*/false);
+}
+
+absl::Status SqliteMetadataStore::InsertCheckpointLocked(const v1::CheckpointInfo& info,
+                                                         bool keep_existing) {
+  const std::string proto = info.SerializeAsString();
   absl::Status s = Query(stmts_->insert_checkpoint)
                        .BindText(1, info.id())
                        .BindText(2, info.job_id())
@@ -189,6 +201,7 @@ absl::Status SqliteMetadataStore::InsertCheckpoint(const v1::CheckpointInfo& inf
                        .BindBlob(7, proto)
                        .Run();
   if (absl::IsAlreadyExists(s)) {
+    if (keep_existing) return absl::OkStatus();
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", info.id(), " exists"));
   }
   return s;
@@ -221,6 +234,32 @@ absl::Status SqliteMetadataStore::DeleteCheckpoint(std::string_view id) {
   if (absl::Status s = q.Run(); !s.ok()) return s;
   if (q.changes() == 0) return absl::NotFoundError(absl::StrCat("no checkpoint ", std::string(id)));
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------- transactions
+
+absl::Status SqliteMetadataStore::Commit(const StoreWrite& write) {
+  if (write.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  return InTransaction(
+      stmts_->begin, stmts_->commit, stmts_->rollback,
+      [&]() -> absl::Status {
+        for (const v1::Job& job : write.insert_jobs) {
+          if (absl::Status s = InsertJobLocked(job); !s.ok()) return s;
+        }
+        for (const v1::CheckpointInfo& info : write.checkpoints) {
+          if (absl::Status s = InsertCheckpointLocked(info, /*keep_existing=*/true); !s.ok()) {
+            return s;
+          }
+        }
+        for (const v1::Job& job : write.update_jobs) {
+          if (absl::Status s = UpdateJobLocked(job); !s.ok()) return s;
+        }
+        for (const v1::JobEvent& e : write.events) {
+          if (absl::Status s = InsertEventsLocked(e.job_id(), {&e, 1}); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<bool> SqliteMetadataStore::IsBlobReferenced(std::string_view sha256) {

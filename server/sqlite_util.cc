@@ -6,9 +6,17 @@ namespace trainyard::server::sqlite {
 
 absl::Status Error(sqlite3* db, int rc, std::string_view what) {
   std::string msg = absl::StrCat(std::string(what), ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  const std::string path = file != nullptr && *file != '\0' ? file : "the database";
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT: return absl::AlreadyExistsError(msg);
-    case SQLITE_FULL: return absl::ResourceExhaustedError(msg);
+    // The operator's to fix, and said in words naming the file (issue 9).
+    case SQLITE_FULL: return absl::ResourceExhaustedError(absl::StrCat("disk full at ", path, ": ", msg));
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return absl::FailedPreconditionError(
+          absl::StrCat("database ", path, " is not writable: ", msg));
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return absl::UnavailableError(msg);
     case SQLITE_CORRUPT:

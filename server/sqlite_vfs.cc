@@ -40,10 +40,13 @@ const sqlite3_io_methods* M(sqlite3_file* f) { return Real(f)->pMethods; }
 EnvVfs* Shim(sqlite3_vfs* v) { return static_cast<EnvVfs*>(v->pAppData); }
 
 // The SQLite code for an errno the Env chose for an operation: a full disk
-// must read as SQLITE_FULL ("database or disk is full"), the rest as the
-// operation's I/O error.
+// must read as SQLITE_FULL ("database or disk is full"), a read-only one as
+// SQLITE_READONLY (as SQLite's own VFS reports a database it could only open
+// read-only), the rest as the operation's I/O error.
 int Refused(int err, int io_error) {
-  return err == ENOSPC || err == EDQUOT || err == EFBIG ? SQLITE_FULL : io_error;
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) return SQLITE_FULL;
+  if (err == EROFS || err == EACCES || err == EPERM) return SQLITE_READONLY;
+  return io_error;
 }
 
 // ------------------------------------------------------------ io methods

@@ -47,7 +47,7 @@ TEST(ErrnoToStatus, OneTableForEveryCaller) {
                  Case{ENOTDIR, absl::StatusCode::kNotFound},
                  Case{EACCES, absl::StatusCode::kPermissionDenied},
                  Case{EPERM, absl::StatusCode::kPermissionDenied},
-                 Case{EROFS, absl::StatusCode::kPermissionDenied},
+                 Case{EROFS, absl::StatusCode::kFailedPrecondition},  // issue 9
                  Case{ENOSPC, absl::StatusCode::kResourceExhausted},
                  Case{EDQUOT, absl::StatusCode::kResourceExhausted},
                  Case{EFBIG, absl::StatusCode::kResourceExhausted},
@@ -63,6 +63,11 @@ TEST(ErrnoToStatus, OneTableForEveryCaller) {
   // A full disk says so in words, so it cannot pass for a size limit.
   EXPECT_THAT(std::string(ErrnoToStatus(ENOSPC, "cannot write", "/f").message()),
               HasSubstr("No space left on device"));
+  // Issue 9: a full disk and a read-only one name the path in plain words.
+  EXPECT_THAT(std::string(ErrnoToStatus(ENOSPC, "cannot write", "/d/f").message()),
+              HasSubstr("disk full at /d/f"));
+  EXPECT_THAT(std::string(ErrnoToStatus(EROFS, "cannot write", "/d/f").message()),
+              HasSubstr("read-only file system at /d/f"));
 }
 
 TEST(IsLowerHex, ExactLengthLowerCaseOnly) {

@@ -205,16 +205,22 @@ TEST_F(InterleavingTest, AStoreErrorWhenStartingFailsTheJobVisibly) {
   EXPECT_TRUE(scheduler().AwaitIdle(absl::Now()));
 }
 
-// Status: the RUNNING row is written but its event cannot be appended. The
-// job is run (before: dropped, its row RUNNING with no worker).
-TEST_F(InterleavingTest, ALostStartEventStillRunsTheJob) {
+// Status: the RUNNING event cannot be written. Issue 9 made the row and its
+// event one transaction, so the row cannot say RUNNING either: the job is not
+// run, stays QUEUED (neither can FAILED be written) and goes back into the
+// queue, to run once the store works; its log never disagrees with its row.
+// (Before issue 9 the row said RUNNING without its event; before that, no
+// worker ran it.)
+TEST_F(InterleavingTest, AStartWhoseEventCannotBeWrittenChangesNothing) {
   const std::string id = Submit();
   InjectStoreFailure("BEFORE INSERT ON events");
   std::optional<JobScheduler::Taken> taken = scheduler().TakeNext();
   ASSERT_TRUE(taken.has_value());
-  EXPECT_TRUE(runner().Start(*taken));
-  EXPECT_EQ(State(id), v1::RUNNING);
-  EXPECT_TRUE(scheduler().IsRunning(id));
+  EXPECT_FALSE(runner().Start(*taken));
+  EXPECT_EQ(State(id), v1::QUEUED);
+  EXPECT_FALSE(scheduler().IsRunning(id));
+  EXPECT_EQ(StateChanges(id), (std::vector<v1::JobState>{v1::QUEUED}));
+  EXPECT_EQ(scheduler().queued(), 1);
 }
 
 // 1b. A cancel by someone who learnt the id from the row while SubmitJob
@@ -268,16 +274,16 @@ TEST_F(InterleavingTest, ARetryDuringSubmitRepliesWithTheQueuedJob) {
   EXPECT_EQ(scheduler().queued(), 1);
 }
 
-// Status: the "submitted" event cannot be appended. The QUEUED row is still
-// queued (before: left out of the queue until the next Open).
-TEST_F(InterleavingTest, ALostSubmittedEventStillQueuesTheJob) {
+// Status: the "submitted" event cannot be written. The row and its event
+// are one transaction (issue 9), so the submission fails whole: no row, no
+// queue entry, and a retry once the store works creates the job. (Before,
+// the row was queued without its first event.)
+TEST_F(InterleavingTest, ASubmitWhoseEventCannotBeWrittenLeavesNoJob) {
   InjectStoreFailure("BEFORE INSERT ON events");
   absl::StatusOr<v1::Job> job = b_->SubmitJob(Request());
-  ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->state(), v1::QUEUED);
-  EXPECT_EQ(job->queue_position(), 0);
-  EXPECT_EQ(scheduler().queued(), 1);
-  EXPECT_EQ(State(job->id()), v1::QUEUED);
+  EXPECT_FALSE(job.ok());  // the trigger's ABORT reads as a constraint failure
+  EXPECT_EQ(scheduler().queued(), 0);
+  EXPECT_TRUE(BackendTestPeer::store(*b_).ListJobs({}).value().jobs.empty());
 }
 
 // 1d. ResumeJob's reply is the state its write left.

@@ -381,5 +381,50 @@ TEST_F(EventLogTest, ConcurrentAppendersAndWatchersSeeEveryEventOnce) {
   }
 }
 
+// Issue 9: AppendWith commits the event with the caller's rows in one
+// transaction. A failed one (here the job's insert: its dataset does not
+// exist) assigns no seq, publishes nothing and keeps no log in memory; the
+// next transition gets seq 1, and the rows and event land together.
+TEST_F(EventLogTest, AppendWithCommitsTheRowsAndTheEventTogetherOrNeither) {
+  EventLog log(store_.get());
+  v1::Job job;
+  job.set_id("job-1");
+  job.set_state(v1::QUEUED);
+  job.set_dataset_id("ds-missing");
+  StoreWrite bad;
+  bad.insert_jobs.push_back(job);
+  absl::StatusOr<int64_t> refused =
+      log.AppendWith("job-1", State(v1::JOB_STATE_UNSPECIFIED, v1::QUEUED), bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound) << refused.status();
+  EXPECT_EQ(*log.LastSeq("job-1"), 0);
+  EXPECT_EQ(*store_->MaxEventSeq("job-1"), 0);
+  EXPECT_EQ(log.jobs_in_memory(), 0);
+
+  job.clear_dataset_id();
+  StoreWrite good;
+  good.insert_jobs.push_back(job);
+  absl::StatusOr<int64_t> seq =
+      log.AppendWith("job-1", State(v1::JOB_STATE_UNSPECIFIED, v1::QUEUED), good);
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 1);
+  EXPECT_TRUE(store_->GetJob("job-1").ok());
+
+  // A state change whose row update fails (no such job) burns no seq either.
+  v1::Job ghost;
+  ghost.set_id("job-1");
+  StoreWrite update;
+  update.update_jobs.push_back(job);
+  update.update_jobs.push_back(ghost);
+  update.update_jobs.back().set_id("job-2");
+  EXPECT_FALSE(log.AppendWith("job-1", State(v1::QUEUED, v1::RUNNING), update).ok());
+  EXPECT_EQ(*log.LastSeq("job-1"), 1);
+  EXPECT_EQ(*store_->MaxEventSeq("job-1"), 1);
+  job.set_state(v1::RUNNING);
+  StoreWrite ok;
+  ok.update_jobs.push_back(job);
+  EXPECT_EQ(*log.AppendWith("job-1", State(v1::QUEUED, v1::RUNNING), ok), 2);
+  EXPECT_EQ(store_->GetJob("job-1")->state(), v1::RUNNING);
+}
+
 }  // namespace
 }  // namespace trainyard::server

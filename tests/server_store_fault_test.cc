@@ -268,5 +268,36 @@ TEST_F(StoreFaultTest, SqliteCrashAtEveryWriteKeepsEachTransactionWholeOrAbsent)
   }
 }
 
+// Issue 9: a read-only store is the operator's to fix and says which file:
+// FAILED_PRECONDITION, not INTERNAL; a full one says "disk full at" the
+// database. Both work again once the fault clears.
+TEST_F(StoreFaultTest, ReadOnlyOrFullStorageNamesTheFile) {
+  FaultEnv env;
+  auto db = OpenSqlite(dir_, &env);
+  ASSERT_NE(db, nullptr);
+  env.FailNth(FileOp::kWrite, 1, EROFS);
+  absl::Status ro = db->InsertJob(MakeJob("job-1"));
+  EXPECT_EQ(ro.code(), absl::StatusCode::kFailedPrecondition) << ro;
+  EXPECT_THAT(std::string(ro.message()), HasSubstr(dir_ + "/trainyard.db"));
+  env.SetDiskBudget(0);
+  absl::Status full = db->InsertJob(MakeJob("job-1"));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(std::string(full.message()), HasSubstr("disk full at " + dir_ + "/trainyard.db"));
+  env.Heal();
+  EXPECT_TRUE(db->InsertJob(MakeJob("job-1")).ok());
+
+  auto blobs = *BlobStore::Open(dir_ + "/blobs", &env);
+  env.FailNth(FileOp::kCreate, 1, EROFS);
+  absl::Status blob_ro = blobs->Put("bytes").status();
+  EXPECT_EQ(blob_ro.code(), absl::StatusCode::kFailedPrecondition) << blob_ro;
+  EXPECT_THAT(std::string(blob_ro.message()), HasSubstr("read-only file system at " + dir_));
+  env.SetDiskBudget(0);
+  absl::Status blob_full = blobs->Put("bytes").status();
+  EXPECT_EQ(blob_full.code(), absl::StatusCode::kResourceExhausted) << blob_full;
+  EXPECT_THAT(std::string(blob_full.message()), HasSubstr("disk full at " + dir_));
+  env.Heal();
+  EXPECT_TRUE(blobs->Put("bytes").ok());
+}
+
 }  // namespace
 }  // namespace trainyard::server
