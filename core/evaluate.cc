@@ -166,14 +166,53 @@ absl::StatusOr<Prediction> Predictor::Predict(const Matrix& features,
   return p;
 }
 
-absl::StatusOr<EvalMetrics> Predictor::Evaluate(const Dataset& data) {
+absl::StatusOr<Prediction> Predictor::PredictInChunks(const Matrix& features, int mc_samples,
+                                                      uint64_t seed, int64_t max_rows) {
+  // Eigen computes a column of a matrix product with a different kernel
+  // (and so, in float, possibly different last bits) depending on where it
+  // falls: a full group of SIMD columns, the group left over at the end, a
+  // matrix-vector product for one column, a coefficient-wise product for
+  // tiny shapes. Chunks that are whole multiples of kChunkAlign columns, with
+  // the remainder in the last one, put every column in the same place as in
+  // one pass over all of them, so the outputs are bit-identical.
+  constexpr int64_t kChunkAlign = 32;
+  const int64_t n = features.cols();
+  const int64_t step = std::max(kChunkAlign, max_rows / kChunkAlign * kChunkAlign);
+  if (n < 2 * step) return Predict(features, mc_samples, seed);
+  // Checked on the whole matrix first, so that a bad row is named by its
+  // index in the request rather than in its chunk.
+  for (int64_t j = 0; j < n; ++j) {
+    if (!features.col(j).allFinite()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("features: row %d has a NaN or Inf value", j));
+    }
+  }
+  Prediction all;
+  for (int64_t begin = 0; begin < n;) {
+    const int64_t rows = n - begin < 2 * step ? n - begin : step;
+    absl::StatusOr<Prediction> part =
+        Predict(features.middleCols(begin, rows), mc_samples, seed);
+    if (!part.ok()) return part.status();
+    if (begin == 0) {
+      all.mean.resize(part->mean.rows(), n);
+      if (part->stddev.size() > 0) all.stddev.resize(part->stddev.rows(), n);
+    }
+    all.mean.middleCols(begin, rows) = part->mean;
+    if (all.stddev.size() > 0) all.stddev.middleCols(begin, rows) = part->stddev;
+    begin += rows;
+  }
+  return all;
+}
+
+absl::StatusOr<EvalMetrics> Predictor::Evaluate(const Dataset& data, int batch_size) {
   if (absl::Status s = CheckDataFitsModel(data, model_->input_shape(),
                                           model_->output_dim(), loss_spec_,
                                           "dataset");
       !s.ok()) {
     return s;
   }
-  return EvaluateModel(*model_, *loss_, preprocessor_, data, {}, *parallel_);
+  return EvaluateModel(*model_, *loss_, preprocessor_, data, {}, *parallel_,
+                       std::max(1, batch_size));
 }
 
 }  // namespace trainyard

@@ -62,9 +62,21 @@ class Predictor {
   absl::StatusOr<Prediction> Predict(const Matrix& features, int mc_samples,
                                      uint64_t seed = 0);
 
-  // Evaluates on a whole dataset. INVALID_ARGUMENT when its shape or labels do
-  // not fit the model.
-  absl::StatusOr<EvalMetrics> Evaluate(const Dataset& data);
+  // Predict over chunks of rows (columns of `features`): `max_rows` rounded
+  // down to a multiple of 32 (at least 32), the last chunk also taking the
+  // remainder, so that the model's buffers never hold more than 2 * max_rows
+  // rows (64 at least): a call's memory is bounded whatever its size. The
+  // result is bit-identical to Predict's on the whole matrix, Monte-Carlo
+  // included as long as each row's dropout draws do not depend on the rows
+  // beside it. Chunking lives here, outside
+  // Predict, so that Predict's per-row drawing stays its own business.
+  // Errors are Predict's, naming rows by their index in `features`.
+  absl::StatusOr<Prediction> PredictInChunks(const Matrix& features, int mc_samples,
+                                             uint64_t seed, int64_t max_rows);
+
+  // Evaluates on a whole dataset, `batch_size` rows at a time.
+  // INVALID_ARGUMENT when its shape or labels do not fit the model.
+  absl::StatusOr<EvalMetrics> Evaluate(const Dataset& data, int batch_size = 1024);
 
  private:
   Predictor() = default;

@@ -5,11 +5,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/tensor.h"
 #include "core/version.h"
 #include "server/backend_internal.h"
 #include "server/blob_sweep.h"
 #include "server/log_util.h"
+#include "server/status_util.h"
+#include "server/time_util.h"
 
 namespace trainyard::server {
 
@@ -86,20 +89,37 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   deps.scheduler = im.scheduler.get();
   deps.datasets = im.datasets.get();
   deps.checkpoints = im.checkpoints.get();
+  deps.after_training_step = im.options.test_hooks.after_training_step;
   im.runner = std::make_unique<JobRunner>(deps);
 
   // Recovery: a job found RUNNING was interrupted; it goes back to the queue
-  // and resumes from its newest checkpoint when a worker takes it.
+  // and resumes from its newest checkpoint when a worker takes it — unless
+  // it was running at each of the last kMaxCrashRestarts deaths of the
+  // server, which makes it the likely cause: then it fails (poison-job
+  // quarantine), so that one job cannot turn restarts into a crash loop.
   absl::StatusOr<std::vector<v1::Job>> running = im.store->JobsInStates({v1::RUNNING});
   if (!running.ok()) return running.status();
   for (const v1::Job& job : *running) {
+    const int crashes = job.crash_restarts() + 1;
+    const bool quarantine = crashes >= kMaxCrashRestarts;
     absl::StatusOr<v1::Job> updated = im.records->Update(
         job.id(),
-        [](v1::Job& j) {
-          j.set_state(v1::QUEUED);
+        [crashes, quarantine](v1::Job& j) {
+          j.set_crash_restarts(crashes);
+          if (!quarantine) {
+            j.set_state(v1::QUEUED);
+            return absl::OkStatus();
+          }
+          j.set_state(v1::FAILED);
+          *j.mutable_error() = ToErrorInfo(absl::AbortedError(absl::StrCat(
+              "quarantined: the job was running each of the last ", crashes,
+              " times the server stopped without a clean shutdown, so it is not resumed "
+              "again (it may be what crashes the server; check its memory needs and "
+              "--max-job-memory, then submit it again)")));
+          SetTimestamp(absl::Now(), j.mutable_end_time());
           return absl::OkStatus();
         },
-        "server restart");
+        quarantine ? "quarantined after repeated crashes" : "server restart");
     if (!updated.ok()) return updated.status();
   }
   absl::StatusOr<std::vector<v1::Job>> queued = im.store->JobsInStates({v1::QUEUED});
@@ -195,6 +215,9 @@ v1::ServerInfo Backend::GetServerInfo() const {
   limits->set_max_queued_jobs(o.max_queued_jobs);
   limits->set_max_watchers_per_job(o.max_watchers_per_job);
   limits->set_max_checkpoint_bytes(o.max_checkpoint_bytes);
+  limits->set_max_job_memory_bytes(o.max_job_memory);
+  limits->set_max_predict_work(o.max_predict_work);
+  limits->set_inference_queue(o.inference_queue);
   for (const char* c : {"csv", "idx", "mc_dropout", "resume", "pause", "init_from_checkpoint",
                         "validate_only", "evaluate", "predict"}) {
     info.add_capabilities(c);

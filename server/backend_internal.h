@@ -62,6 +62,10 @@
 
 namespace trainyard::server {
 
+// Backend::Open fails, instead of requeueing, a job found RUNNING this many
+// starts in a row (Job.crash_restarts; reset when a run ends on its own).
+inline constexpr int kMaxCrashRestarts = 3;
+
 // Declared in the order they are built; destroyed in reverse.
 struct Backend::Impl {
   ServerOptions options;

@@ -2,9 +2,12 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace trainyard::server {
 
-Executor::Executor(int threads) {
+Executor::Executor(int threads, size_t max_queued, std::string limit_name)
+    : max_queued_(max_queued), limit_name_(std::move(limit_name)) {
   if (threads < 1) threads = 1;
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
@@ -12,11 +15,23 @@ Executor::Executor(int threads) {
 
 Executor::~Executor() { Shutdown(); }
 
-bool Executor::Submit(std::function<void()> task) {
+bool Executor::Submit(std::function<void()> task) { return TrySubmit(std::move(task)).ok(); }
+
+absl::Status Executor::TrySubmit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return false;
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (queue_.size() >= max_queued_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("server busy: ", queue_.size(), " calls already wait (", limit_name_, " ",
+                     max_queued_, "); retry later"));
+  }
   queue_.push_back(std::move(task));
-  return true;
+  return absl::OkStatus();
+}
+
+size_t Executor::queued() {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
 }
 
 void Executor::Shutdown() {

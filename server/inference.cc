@@ -3,11 +3,13 @@
 // (server/predictor_cache.h).
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/memory_estimate.h"
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
@@ -19,6 +21,40 @@ absl::Status CheckCheckpointId(std::string_view id) {
   if (IsSha256Hex(id)) return absl::OkStatus();
   return absl::InvalidArgumentError(
       "checkpoint_id must be a checkpoint id (64 lower-case hex characters)");
+}
+
+// Rows one inference pass is asked to hold (as EvaluateModel's batches);
+// fewer when that many would not fit the --max-job-memory budget. A Predict
+// chunk may hold up to twice as many (Predictor::PredictInChunks), hence the
+// budget is halved for it.
+constexpr int64_t kMaxChunkRows = 1024;
+
+// Rows per chunk for `model` under `budget`; RESOURCE_EXHAUSTED naming the
+// layer when not even one row fits.
+absl::StatusOr<int64_t> ChunkRows(const v1::ModelSpec& model, bool mc, int64_t budget,
+                                  const char* what) {
+  const MemoryEstimate one = EstimateInferenceMemory(model, 1, mc);
+  const int64_t per_row = std::max<int64_t>(1, one.activation_bytes + one.workspace_bytes);
+  const int64_t fit = (budget - one.parameter_bytes) / per_row / 2;
+  if (fit < 1) {
+    return CheckMemoryBudget(one, budget, what, "one row", "--max-job-memory");
+  }
+  return std::min(kMaxChunkRows, fit);
+}
+
+// An allocation failed inside `entry`'s predictor. Eigen's resize frees a
+// matrix's old buffer before allocating the new one and keeps the dangling
+// pointer when that throws, so destroying the predictor would free it twice:
+// it is leaked on purpose, and the entry evicted so the next call builds a
+// fresh one. REQUIRES: entry->mu held.
+absl::Status DropPoisonedPredictor(PredictorCache& cache, std::string_view id,
+                                   PredictorEntry& entry)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu) {
+  Predictor* leaked = entry.predictor.release();
+  static_cast<void>(leaked);  // see above: freeing it could double-free
+  cache.Evict(id, &entry);
+  return absl::ResourceExhaustedError(
+      "out of memory while running the model; try fewer rows per call");
 }
 
 void AddRow(const Matrix& m, Eigen::Index col, v1::Row* row) {
@@ -62,10 +98,26 @@ absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& r
     return absl::InvalidArgumentError(
         absl::StrCat("mc_samples must be in [0, 1000], got ", request.mc_samples()));
   }
+  // Rows x passes: the work of the call, capped so that one call cannot
+  // hold an inference thread for minutes.
+  const int64_t rows = request.rows_size() > 0 ? request.rows_size() : request.num_rows();
+  const int64_t work = rows * std::max(1, request.mc_samples());
+  if (work > impl_->options.max_predict_work) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "rows x mc_samples is ", rows, " x ", std::max(1, request.mc_samples()), " = ", work,
+        ", more than the server's --max-predict-work ", impl_->options.max_predict_work,
+        ": split the rows over several calls or use fewer mc_samples"));
+  }
   absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
       impl_->predictors->Get(request.checkpoint_id());
   if (!entry.ok()) return entry.status();
+  absl::StatusOr<int64_t> chunk = ChunkRows((*entry)->model, request.mc_samples() > 0,
+                                            impl_->options.max_job_memory, "this Predict needs");
+  if (!chunk.ok()) return chunk.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if ((*entry)->predictor == nullptr) {
+    return absl::UnavailableError("the model was reloaded after running out of memory; retry");
+  }
   Predictor& predictor = *(*entry)->predictor;
   const int width = predictor.input_dim();
 
@@ -96,7 +148,12 @@ absl::StatusOr<v1::PredictResponse> Backend::Predict(const v1::PredictRequest& r
     }
   }
 
-  absl::StatusOr<Prediction> prediction = predictor.Predict(features, request.mc_samples(), request.seed());
+  absl::StatusOr<Prediction> prediction;
+  try {
+    prediction = predictor.PredictInChunks(features, request.mc_samples(), request.seed(), *chunk);
+  } catch (const std::bad_alloc&) {
+    return DropPoisonedPredictor(*impl_->predictors, request.checkpoint_id(), **entry);
+  }
   if (!prediction.ok()) return prediction.status();
   const Matrix& out = prediction->mean;
   v1::PredictResponse response;
@@ -157,11 +214,22 @@ absl::StatusOr<v1::EvaluateResponse> Backend::Evaluate(const v1::EvaluateRequest
   absl::StatusOr<std::shared_ptr<PredictorEntry>> entry =
       impl_->predictors->Get(request.checkpoint_id());
   if (!entry.ok()) return entry.status();
+  absl::StatusOr<int64_t> chunk = ChunkRows((*entry)->model, /*mc=*/false,
+                                            impl_->options.max_job_memory, "this Evaluate needs");
+  if (!chunk.ok()) return chunk.status();
   absl::StatusOr<std::shared_ptr<const Dataset>> data = impl_->LoadDataset(*row);
   if (!data.ok()) return data.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if ((*entry)->predictor == nullptr) {
+    return absl::UnavailableError("the model was reloaded after running out of memory; retry");
+  }
   Predictor& predictor = *(*entry)->predictor;
-  absl::StatusOr<EvalMetrics> m = predictor.Evaluate(**data);
+  absl::StatusOr<EvalMetrics> m;
+  try {
+    m = predictor.Evaluate(**data, static_cast<int>(*chunk));
+  } catch (const std::bad_alloc&) {
+    return DropPoisonedPredictor(*impl_->predictors, request.checkpoint_id(), **entry);
+  }
   if (!m.ok()) return m.status();
   const bool regression = predictor.target_kind() == TargetKind::kRegression;
   v1::EvaluateResponse response;

@@ -3,6 +3,7 @@
 #include "server/job_runner.h"
 
 #include <algorithm>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,6 +28,13 @@ void SetProgress(v1::Job& job, int epoch, int64_t step) {
   p->set_fraction(total > 0 ? std::min(1.0, static_cast<double>(step) / total) : 0.0);
 }
 
+absl::Status OutOfMemoryError(const Trainer& trainer) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "out of memory at step ", trainer.step(),
+      ": an allocation failed; use a smaller training.batch_size or narrower layers, or "
+      "lower --max-job-memory so that jobs this big are refused at submit"));
+}
+
 }  // namespace
 
 // Runs on the training thread; each call is short (a store write per epoch,
@@ -46,6 +54,7 @@ class JobRunner::Observer final : public TrainingObserver {
     // A lost point is not worth stopping training for, nor a line per step
     // on stderr; the epoch summary still reports the epoch.
     (void)d_.events->AppendStepPoint(job_id_, point);
+    if (d_.after_training_step) d_.after_training_step(job_id_, m.step);
   }
 
   void OnEpoch(const v1::EpochSummary& summary) override {
@@ -78,7 +87,32 @@ class JobRunner::Observer final : public TrainingObserver {
 
 void JobRunner::WorkerLoop() {
   while (std::optional<JobScheduler::Taken> taken = d_.scheduler->TakeNext()) {
-    if (Start(*taken)) Run(*taken);
+    if (Start(*taken)) RunCatchingOutOfMemory(*taken);
+  }
+}
+
+void JobRunner::RunCatchingOutOfMemory(const JobScheduler::Taken& run) {
+  try {
+    Run(run);
+  } catch (const std::bad_alloc&) {
+    // Outside training proper (loading the data, building the trainer,
+    // the final checkpoint): Run's own catch covers Trainer::Run. The job
+    // fails; the worker and the process go on.
+    absl::Status oom = absl::ResourceExhaustedError(
+        "out of memory while preparing or finishing the run: an allocation failed");
+    JobRecords::Lock held = d_.records->LockJob(run.job_id);
+    absl::StatusOr<v1::Job> failed = d_.records->UpdateHeld(
+        held,
+        [&oom](v1::Job& j) {
+          j.set_state(v1::FAILED);
+          j.set_crash_restarts(0);
+          *j.mutable_error() = ToErrorInfo(oom);
+          SetTimestamp(absl::Now(), j.mutable_end_time());
+          return absl::OkStatus();
+        },
+        "out of memory");
+    d_.scheduler->Finish(run);
+    LogJobError(run.job_id, "could not record the out-of-memory failure", failed.status());
   }
 }
 
@@ -177,6 +211,9 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
         recorded = d_.records->UpdateHeld(
             held,
             [&](v1::Job& job) {
+              // A run that ended on its own (not by a crash) ends the job's
+              // crash streak (poison-job quarantine, Backend::Open).
+              job.set_crash_restarts(0);
               // Ended meanwhile by someone else: only the progress is ours.
               const bool ended = IsTerminalState(job.state());
               if (!ended) job.set_state(want);
@@ -282,7 +319,17 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
 
   ran = trainer->get();
   Observer observer(d_, id);
-  const absl::StatusOr<RunOutcome> outcome = (*trainer)->Run(&observer, token.get());
+  absl::StatusOr<RunOutcome> outcome;
+  try {
+    outcome = (*trainer)->Run(&observer, token.get());
+  } catch (const std::bad_alloc&) {
+    // The job's failure, not the process's. Eigen's resize frees a matrix's
+    // old buffer before allocating the new one and keeps the dangling pointer
+    // when that throws, so destroying the trainer could free it twice: it is
+    // leaked on purpose (what it still holds is what did fit).
+    Trainer* leaked = trainer->release();
+    return finish(v1::FAILED, "out of memory", OutOfMemoryError(*leaked));
+  }
   if (!outcome.ok()) return finish(v1::FAILED, "training failed", outcome.status());
 
   // Every request so far, also those that arrived after Run returned.

@@ -10,6 +10,7 @@
 #define TRAINYARD_SERVER_JOB_RUNNER_H_
 
 #include <memory>
+#include <functional>
 #include <string>
 
 #include "server/checkpoint_recorder.h"
@@ -31,6 +32,8 @@ class JobRunner {
     JobScheduler* scheduler = nullptr;
     DatasetCache* datasets = nullptr;
     CheckpointRecorder* checkpoints = nullptr;
+    // ServerOptions::TestHooks::after_training_step; empty in production.
+    std::function<void(const std::string& job_id, int64_t step)> after_training_step;
   };
   explicit JobRunner(const Deps& deps) : d_(deps) {}
 
@@ -47,6 +50,9 @@ class JobRunner {
 
  private:
   class Observer;
+  // Run, with an allocation failure anywhere in it failing the job (never
+  // the process).
+  void RunCatchingOutOfMemory(const JobScheduler::Taken& run);
   void Run(const JobScheduler::Taken& run);
 
   const Deps d_;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
+#include "core/memory_estimate.h"
 #include "core/training_plan.h"
 #include "server/backend.h"
 #include "server/backend_internal.h"
@@ -122,6 +123,13 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(in);
   resume.reset();  // only the checks needed it; free its buffers before queueing
   if (!plan.ok()) return plan.status();
+  // A step that cannot be allocated would throw in the trainer: refused here.
+  if (absl::Status s = CheckMemoryBudget(EstimateTrainingMemory(*plan), im.options.max_job_memory,
+                                         "the job needs", "training.batch_size",
+                                         "--max-job-memory");
+      !s.ok()) {
+    return s;
+  }
   const v1::ModelSpec& model = plan->model();
   const v1::TrainingConfig training = plan->RecordedTraining();
 

@@ -59,6 +59,20 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown-grace-seconds", options.shutdown_grace_seconds,
                  "time running jobs get to checkpoint on SIGTERM")
       ->capture_default_str();
+  // ---- Inference isolation and memory budget.
+  app.add_option("--inference-threads", options.inference_threads,
+                 "threads for Predict/Evaluate (0: max(1, cores / 2))")
+      ->capture_default_str();
+  app.add_option("--inference-queue", options.inference_queue,
+                 "Predict/Evaluate calls that may wait for an inference thread")
+      ->capture_default_str();
+  app.add_option("--max-predict-work", options.max_predict_work,
+                 "most rows x max(1, mc_samples) per Predict")
+      ->capture_default_str();
+  app.add_option("--max-job-memory", options.max_job_memory,
+                 "most bytes a training step or inference chunk may need "
+                 "(0: half the machine's or cgroup's memory)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Blocked before any thread exists, so every thread inherits the mask and

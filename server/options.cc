@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/cpu_limits.h"
+#include "server/memory_budget.h"
 
 namespace trainyard::server {
 namespace {
@@ -41,6 +42,19 @@ absl::Status ServerOptions::Finalize() {
   if (max_watchers_per_job <= 0) return Bad("max-watchers-per-job", "must be > 0");
   if (!(heartbeat_seconds > 0)) return Bad("heartbeat-seconds", "must be > 0");
   if (!(shutdown_grace_seconds >= 0)) return Bad("shutdown-grace-seconds", "must be >= 0");
+  // ---- Inference isolation and memory budget.
+  if (inference_threads < 0) {
+    return Bad("inference-threads", absl::StrCat("must be >= 0, got ", inference_threads));
+  }
+  if (inference_threads == 0) inference_threads = std::max(1, cores / 2);
+  if (inference_queue < 0) {
+    return Bad("inference-queue", absl::StrCat("must be >= 0, got ", inference_queue));
+  }
+  if (max_predict_work <= 0) return Bad("max-predict-work", "must be > 0");
+  if (max_job_memory < 0) {
+    return Bad("max-job-memory", absl::StrCat("must be >= 0, got ", max_job_memory));
+  }
+  if (max_job_memory == 0) max_job_memory = DefaultJobMemoryBudget();
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #define TRAINYARD_SERVER_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -51,6 +52,31 @@ struct ServerOptions {
   // (core/env.h); not a flag. Must outlive the server. Tests pass a FaultEnv
   // (tests/testing/fault_env.h) to fill the disk or crash mid-write.
   Env* env = Env::Default();
+  // ---- Inference isolation and memory budget (issue 9, classes 6 and 13).
+  // Predict and Evaluate run on their own executor, so that they never delay
+  // the control RPCs. 0: max(1, cores / 2) threads.
+  int inference_threads = 0;
+  // Predict/Evaluate calls that may wait for an inference thread; one more
+  // is refused with RESOURCE_EXHAUSTED naming --inference-queue.
+  int inference_queue = 16;
+  // Most rows x max(1, mc_samples) per Predict (the forward passes it costs,
+  // in rows); more: RESOURCE_EXHAUSTED naming --max-predict-work.
+  int64_t max_predict_work = 10'000'000;
+  // Most bytes one job's training step, or one inference chunk, may need
+  // (core/memory_estimate.h); more: RESOURCE_EXHAUSTED at submit.
+  // 0: half of the machine's memory (MemTotal, or the cgroup's memory.max
+  // when smaller), at least 256 MiB.
+  int64_t max_job_memory = 0;
+  // Seams for tests; empty in production.
+  struct TestHooks {
+    // Runs on an inference thread before each Predict/Evaluate (a test blocks
+    // it on a latch to saturate the inference executor).
+    std::function<void()> before_inference;
+    // Runs on the training thread after each training step of a job (a test
+    // throws std::bad_alloc from it).
+    std::function<void(const std::string& job_id, int64_t step)> after_training_step;
+  };
+  TestHooks test_hooks;
 
   // Fills the 0 defaults (cores, workers) and checks ranges; INVALID_ARGUMENT
   // naming the flag (e.g. "--workers must be >= 0").

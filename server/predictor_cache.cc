@@ -19,6 +19,7 @@ absl::StatusOr<std::shared_ptr<PredictorEntry>> PredictorCache::Get(
   if (!predictor.ok()) return predictor.status();
   auto entry = std::make_shared<PredictorEntry>();
   entry->loss_kind = ckpt->training().loss().kind();
+  entry->model = ckpt->model();
   {
     absl::MutexLock entry_lock(&entry->mu);
     entry->predictor = std::move(*predictor);
@@ -27,6 +28,11 @@ absl::StatusOr<std::shared_ptr<PredictorEntry>> PredictorCache::Get(
   entries_.emplace_front(std::string(checkpoint_id), entry);
   while (entries_.size() > kCapacity) entries_.pop_back();
   return entry;
+}
+
+void PredictorCache::Evict(std::string_view checkpoint_id, const PredictorEntry* entry) {
+  absl::MutexLock lock(&mu_);
+  entries_.remove_if([&](const auto& e) { return e.first == checkpoint_id && e.second.get() == entry; });
 }
 
 }  // namespace trainyard::server

@@ -26,8 +26,11 @@ namespace trainyard::server {
 // One cached Predictor; lock `mu` for each use.
 struct PredictorEntry {
   absl::Mutex mu;
+  // Null once an allocation failed inside it (see Backend::Predict): the
+  // entry was evicted and callers still holding it get UNAVAILABLE.
   std::unique_ptr<Predictor> predictor ABSL_GUARDED_BY(mu);
   v1::LossKind loss_kind = v1::LOSS_UNSPECIFIED;  // immutable after creation
+  v1::ModelSpec model;  // immutable after creation: for memory estimates
 };
 
 class PredictorCache {
@@ -43,6 +46,10 @@ class PredictorCache {
   // The predictor for `checkpoint_id`, built if not cached. Two racing
   // builds of one checkpoint are harmless.
   absl::StatusOr<std::shared_ptr<PredictorEntry>> Get(std::string_view checkpoint_id);
+
+  // Drops `entry` if it is still cached under `checkpoint_id` (the next Get
+  // builds a fresh predictor).
+  void Evict(std::string_view checkpoint_id, const PredictorEntry* entry);
 
  private:
   const Loader load_;

@@ -10,6 +10,7 @@
 #define TRAINYARD_SERVER_REACTORS_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -45,6 +46,10 @@ class WatcherLimiter {
 struct ServiceDeps {
   Backend* backend = nullptr;
   Executor* executor = nullptr;
+  // Predict and Evaluate only (bounded queue): never delays the control RPCs.
+  Executor* inference = nullptr;
+  // ServerOptions::TestHooks::before_inference; empty in production.
+  std::function<void()> before_inference;
   const Authenticator* auth = nullptr;
   WatcherLimiter* watchers = nullptr;
   // Set when the server starts draining: new uploads and submissions get

@@ -103,11 +103,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (!backend.ok()) return backend.status();
   server->backend_ = *std::move(backend);
   server->executor_ = std::make_unique<Executor>(ExecutorThreads(options));
+  server->inference_ = std::make_unique<Executor>(
+      options.inference_threads, static_cast<size_t>(options.inference_queue),
+      "--inference-queue");
   server->watchers_ = std::make_unique<WatcherLimiter>(options.max_watchers_per_job);
 
   ServiceDeps deps;
   deps.backend = server->backend_.get();
   deps.executor = server->executor_.get();
+  deps.inference = server->inference_.get();
+  deps.before_inference = options.test_hooks.before_inference;
   deps.auth = &server->auth_;
   deps.watchers = server->watchers_.get();
   deps.draining = &server->draining_;
@@ -161,6 +166,7 @@ void Server::StopTransport(absl::Duration deadline) {
   // Tasks still queued finish their calls (with the transport gone, their
   // Finish is a no-op); after this no reactor touches the backend.
   if (executor_ != nullptr) executor_->Shutdown();
+  if (inference_ != nullptr) inference_->Shutdown();
 }
 
 void Server::Shutdown(absl::Duration grace) {
@@ -195,6 +201,7 @@ Server::~Server() {
   server_.reset();
   service_.reset();
   executor_.reset();
+  inference_.reset();
   backend_.reset();
 }
 

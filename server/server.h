@@ -43,6 +43,8 @@ class Server {
   int port() const { return port_; }
   const std::string& address() const { return address_; }
   Backend& backend() { return *backend_; }
+  // Predict/Evaluate calls waiting for an inference thread (tests, benchmark).
+  size_t inference_queued() { return inference_->queued(); }
 
   // First step of Shutdown, callable on its own (tests): health reports
   // NOT_SERVING and new uploads and submissions get UNAVAILABLE; everything
@@ -66,7 +68,8 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<Backend> backend_;
   Authenticator auth_;
-  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Executor> executor_;   // control RPCs and streaming steps
+  std::unique_ptr<Executor> inference_;  // Predict, Evaluate (bounded queue)
   std::unique_ptr<WatcherLimiter> watchers_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<TrainingServiceImpl> service_;

@@ -1,5 +1,6 @@
 #include "server/service.h"
 
+#include <new>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -18,14 +19,15 @@ absl::Status RequireField(const std::string& value, const char* field) {
 }  // namespace
 
 template <typename Response, typename Work>
-grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext* context,
-                                                     Response* response, Work work) {
+grpc::ServerUnaryReactor* TrainingServiceImpl::DeferOn(Executor* executor,
+                                                       grpc::CallbackServerContext* context,
+                                                       Response* response, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status auth = deps_.auth->Check(*context); !auth.ok()) {
     reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
-  const bool queued = deps_.executor->Submit([reactor, response, work = std::move(work)]() mutable {
+  absl::Status queued = executor->TrySubmit([reactor, response, work = std::move(work)]() mutable {
     auto result = work();
     if constexpr (std::is_same_v<decltype(result), absl::Status>) {
       reactor->Finish(ToGrpcStatus(result));
@@ -34,8 +36,35 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext
       reactor->Finish(ToGrpcStatus(result.status()));
     }
   });
-  if (!queued) reactor->Finish(ToGrpcStatus(ShuttingDownError()));
+  if (absl::IsUnavailable(queued)) queued = ShuttingDownError();
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
+}
+
+template <typename Response, typename Work>
+grpc::ServerUnaryReactor* TrainingServiceImpl::Defer(grpc::CallbackServerContext* context,
+                                                     Response* response, Work work) {
+  return DeferOn(deps_.executor, context, response, std::move(work));
+}
+
+template <typename Response, typename Work>
+grpc::ServerUnaryReactor* TrainingServiceImpl::DeferInference(
+    grpc::CallbackServerContext* context, Response* response, Work work) {
+  // Without a separate inference executor (a test's deps), the control one.
+  Executor* executor = deps_.inference != nullptr ? deps_.inference : deps_.executor;
+  return DeferOn(executor, context, response,
+                 [this, work = std::move(work)]() mutable -> absl::StatusOr<Response> {
+                   if (deps_.before_inference) deps_.before_inference();
+                   try {
+                     return work();
+                   } catch (const std::bad_alloc&) {
+                     // Backend::Predict/Evaluate already dropped a predictor
+                     // the failure may have left inconsistent; this catches
+                     // what is left (building the response, loading data).
+                     return absl::ResourceExhaustedError(
+                         "out of memory while running the model; try fewer rows per call");
+                   }
+                 });
 }
 
 // ---------------------------------------------------------------- datasets
@@ -167,7 +196,8 @@ grpc::ServerReadReactor<v1::UploadCheckpointRequest>* TrainingServiceImpl::Uploa
 grpc::ServerUnaryReactor* TrainingServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                        const v1::PredictRequest* request,
                                                        v1::PredictResponse* response) {
-  return Defer(context, response, [this, request]() -> absl::StatusOr<v1::PredictResponse> {
+  return DeferInference(context, response,
+                        [this, request]() -> absl::StatusOr<v1::PredictResponse> {
     if (absl::Status s = RequireField(request->checkpoint_id(), "checkpoint_id"); !s.ok()) {
       return s;
     }
@@ -178,7 +208,8 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::Predict(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* TrainingServiceImpl::Evaluate(grpc::CallbackServerContext* context,
                                                         const v1::EvaluateRequest* request,
                                                         v1::EvaluateResponse* response) {
-  return Defer(context, response, [this, request]() -> absl::StatusOr<v1::EvaluateResponse> {
+  return DeferInference(context, response,
+                        [this, request]() -> absl::StatusOr<v1::EvaluateResponse> {
     if (absl::Status s = RequireField(request->checkpoint_id(), "checkpoint_id"); !s.ok()) {
       return s;
     }

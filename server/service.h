@@ -1,8 +1,11 @@
 // trainyard.v1.TrainingService over the callback API. Thin: each handler
 // checks the bearer token, validates what only the transport can get wrong
 // (required ids, shutdown), converts and delegates to Backend. Anything that
-// touches the store, the disk or the CPU for long runs on the Executor, and
+// touches the store, the disk or the CPU for long runs on an Executor, and
 // the reactor is finished from there; gRPC's threads only dispatch.
+// Predict and Evaluate run on the inference executor (bounded queue: a full
+// one answers RESOURCE_EXHAUSTED), everything else on the control executor,
+// so that no amount of inference delays GetJob, CancelJob or SubmitJob.
 #ifndef TRAINYARD_SERVER_SERVICE_H_
 #define TRAINYARD_SERVER_SERVICE_H_
 
@@ -73,10 +76,19 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
 
  private:
   // Checks auth, then runs `work` (returning absl::StatusOr<Response> or
-  // absl::Status) on the executor and finishes the call with its result.
+  // absl::Status) on the control executor and finishes the call with its
+  // result.
   template <typename Response, typename Work>
   grpc::ServerUnaryReactor* Defer(grpc::CallbackServerContext* context, Response* response,
                                   Work work);
+  // As Defer, on the inference executor: RESOURCE_EXHAUSTED when its queue is
+  // full, and an allocation failure in `work` fails the call, not the server.
+  template <typename Response, typename Work>
+  grpc::ServerUnaryReactor* DeferInference(grpc::CallbackServerContext* context,
+                                           Response* response, Work work);
+  template <typename Response, typename Work>
+  grpc::ServerUnaryReactor* DeferOn(Executor* executor, grpc::CallbackServerContext* context,
+                                    Response* response, Work work);
 
   const ServiceDeps deps_;
 };
