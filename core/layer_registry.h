@@ -87,8 +87,15 @@ absl::Span<const LayerKind* const> AllLayerKinds();
 class LayerWalker {
  public:
   // Deep enough for any sensible network, shallow enough that the recursive
-  // walks here and in the model builder cannot exhaust the stack.
-  static constexpr int kMaxNesting = 64;
+  // walks here and in the model builder cannot exhaust the stack — and
+  // reachable over the wire: each residual level is two protobuf message
+  // levels (LayerSpec -> ResidualBlock -> LayerSpec), so protobuf's recursion
+  // limit of 100 refuses a SubmitJobRequest with 49 nested blocks before
+  // this check runs. 32 leaves room for the messages that wrap a model
+  // (Job in ListJobsResponse, checkpoints) in every client's parser too.
+  // model.proto documents the limit; tests/service_wire_errors_test.cc
+  // checks that its message comes back over the wire.
+  static constexpr int kMaxNesting = 32;
 
   explicit LayerWalker(const ModelLimits& limits) : limits_(limits) {}
   LayerWalker(const LayerWalker&) = delete;

@@ -1,14 +1,14 @@
 // Bearer-token authentication. With a token configured, every RPC except
 // grpc.health.v1.Health/* must carry "authorization: Bearer <token>".
 //
-// How it is enforced: TrainingService handlers call Authenticator::Check
-// first and finish with UNAUTHENTICATED (a grpc server interceptor cannot
-// fail a call with a status of its choice in gRPC 1.51, and an
-// AuthMetadataProcessor is not available on insecure credentials). Any other
-// service registered on the server (reflection) is covered by
-// AuthInterceptorFactory, which cancels unauthenticated calls (the client
-// sees CANCELLED). Health is always open so load balancers and
-// orchestrators can probe without a secret.
+// How it is enforced: a grpc::AuthMetadataProcessor on the server
+// credentials (WithTokenCheck) sees every call's metadata, ":path" included,
+// before any service does, and fails it with UNAUTHENTICATED and a message —
+// for every service on the server, reflection included. Health is exempt by
+// path so load balancers and orchestrators can probe without a secret.
+// TrainingService handlers still call Authenticator::Check first (a second
+// line, and what covers the service when it runs without these credentials).
+// docs/decisions.md has why a processor and not an interceptor.
 #ifndef TRAINYARD_SERVER_AUTH_H_
 #define TRAINYARD_SERVER_AUTH_H_
 
@@ -19,8 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "grpcpp/security/auth_metadata_processor.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/support/server_interceptor.h"
 
 namespace trainyard::server {
 
@@ -49,19 +50,33 @@ class Authenticator {
   std::string token_;
 };
 
-// Server interceptor for the services that do not check tokens themselves
-// (reflection). Skips grpc.health.v1 and trainyard.v1 (which checks itself).
-// `auth` must outlive the server.
-class AuthInterceptorFactory
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+// Checks the token of every call except grpc.health.v1.Health/* (by its
+// ":path"); UNAUTHENTICATED otherwise. Holds its own copy of the token.
+class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
  public:
-  explicit AuthInterceptorFactory(const Authenticator* auth) : auth_(auth) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override;
+  explicit TokenAuthProcessor(Authenticator auth) : auth_(std::move(auth)) {}
+
+  // Cheap and never blocks, so gRPC runs it inline on its own thread.
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata,
+                       OutputMetadata* response_metadata) override;
 
  private:
-  const Authenticator* auth_;
+  const Authenticator auth_;
 };
+
+// Plain-text (insecure) server credentials that, unlike
+// grpc::InsecureServerCredentials() (which aborts on SetAuthMetadataProcessor
+// in gRPC 1.51), run an AuthMetadataProcessor: the core's insecure
+// credentials go through the same server auth filter as TLS.
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth();
+
+// Installs a TokenAuthProcessor on `credentials` (made by
+// InsecureServerCredentialsWithAuth or grpc::SslServerCredentials) when
+// `auth` has a token; returns `credentials`.
+std::shared_ptr<grpc::ServerCredentials> WithTokenCheck(
+    std::shared_ptr<grpc::ServerCredentials> credentials, const Authenticator& auth);
 
 }  // namespace trainyard::server
 

@@ -12,6 +12,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/decode_errors.h"
 #include "server/service.h"
 
 namespace trainyard::server {
@@ -37,7 +38,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
     if (!options.tls_client_ca_file.empty()) {
       return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
     }
-    return grpc::InsecureServerCredentials();
+    // Not grpc::InsecureServerCredentials(): it cannot run the token check
+    // (server/auth.h).
+    return InsecureServerCredentialsWithAuth();
   }
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
@@ -125,12 +128,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   // would start and split the clients with the first at random. Off, the
   // bind fails and BuildAndStart returns null.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, *credentials, &server->port_);
+  // The token is checked on the credentials, before any service sees a call.
+  builder.AddListeningPort(options.listen, WithTokenCheck(*credentials, server->auth_),
+                           &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(std::make_unique<AuthInterceptorFactory>(&server->auth_));
+  creators.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -25,14 +25,36 @@
 
 // Counts every heap allocation of the process (operator new and Eigen both
 // end in malloc), so the no-allocation test also sees Eigen's matrices.
-extern "C" void* __libc_malloc(size_t size);
+//
+// Under ASan (or TSan/MSan) the sanitizer owns malloc: a replacement that
+// forwards to glibc hands the sanitizer's free() blocks it never allocated
+// and the process crashes. There the sanitizer's own allocation hook counts
+// instead (it sees operator new and malloc alike), so the test still runs.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TRAINYARD_SANITIZER_OWNS_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define TRAINYARD_SANITIZER_OWNS_MALLOC 1
+#endif
+#endif
+
 namespace {
 std::atomic<int64_t> g_malloc_calls{0};
 }  // namespace
+
+#ifdef TRAINYARD_SANITIZER_OWNS_MALLOC
+// Weak in the sanitizer runtime; called on every allocation.
+extern "C" void __sanitizer_malloc_hook(const volatile void* /*ptr*/, size_t /*size*/) {
+  g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
+}
+#else
+extern "C" void* __libc_malloc(size_t size);
 extern "C" void* malloc(size_t size) noexcept {
   g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
   return __libc_malloc(size);
 }
+#endif
 
 namespace trainyard {
 namespace {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/layer_registry.h"
 #include "core/spec_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -183,12 +184,14 @@ v1::ModelSpec NestedResiduals(int depth) {
 }
 
 TEST(ValidateModelSpecTest, NestingDepthIsLimited) {
-  EXPECT_TRUE(ValidateModelSpec(NestedResiduals(64)).ok());
-  absl::StatusOr<int> width = ValidateModelSpec(NestedResiduals(65));
+  // 32: see LayerWalker::kMaxNesting (reachable over the wire).
+  static_assert(LayerWalker::kMaxNesting == 32);
+  EXPECT_TRUE(ValidateModelSpec(NestedResiduals(32)).ok());
+  absl::StatusOr<int> width = ValidateModelSpec(NestedResiduals(33));
   ASSERT_FALSE(width.ok());
   EXPECT_EQ(width.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(width.status().message()),
-              HasSubstr("residual is nested too deeply: at most 64"));
+              HasSubstr("residual is nested too deeply: at most 32"));
   EXPECT_THAT(std::string(width.status().message()),
               ::testing::StartsWith("layers[0].residual.layers[0].residual"));
 }

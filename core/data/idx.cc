@@ -106,13 +106,19 @@ absl::StatusOr<IdxFile> ReadIdx(std::string_view input, bool images,
                  ndims <= 4))
              : magic == kLabelsMagic;
   if (!magic_ok) {
-    std::string message = absl::StrFormat(
-        images ? "bad IDX magic 0x%08x: expected 0x00000803 (unsigned bytes, 3 "
-                 "dimensions) or another IDX element type (0x08, 0x09, 0x0B-0x0E) "
-                 "with 2-4 dimensions"
-               : "bad IDX magic 0x%08x: expected 0x00000801 (unsigned bytes, 1 "
-                 "dimension)",
-        magic);
+    // Two calls, each with a literal format: absl::StrFormat checks the
+    // format against its arguments at compile time, which a ?: of two
+    // literals defeats (clang refuses it; gcc let it through).
+    std::string message =
+        images ? absl::StrFormat(
+                     "bad IDX magic 0x%08x: expected 0x00000803 (unsigned bytes, 3 "
+                     "dimensions) or another IDX element type (0x08, 0x09, 0x0B-0x0E) "
+                     "with 2-4 dimensions",
+                     magic)
+               : absl::StrFormat(
+                     "bad IDX magic 0x%08x: expected 0x00000801 (unsigned bytes, 1 "
+                     "dimension)",
+                     magic);
     if (images && magic == kLabelsMagic) absl::StrAppend(&message, "; this looks like a labels file");
     if (!images && magic == kImagesMagic) absl::StrAppend(&message, "; this looks like an images file");
     return Error(what, message);

@@ -6,10 +6,14 @@ TRAINYARD_DEPS=(
   libeigen3-dev libabsl-dev libgtest-dev libsqlite3-dev libcli11-dev zlib1g-dev
   libssl-dev dataset-fashion-mnist python3 python3-grpcio python3-protobuf
 )
+# The second compiler CI builds with (scripts/build-clang.sh).
+TRAINYARD_CLANG_DEPS=(clang)
 
+# install_deps [package...]: the given packages, by default TRAINYARD_DEPS.
 install_deps() {
-  local missing=()
-  for pkg in "${TRAINYARD_DEPS[@]}"; do
+  local missing=() wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${TRAINYARD_DEPS[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$pkg")
   done
