@@ -11,7 +11,12 @@ install_deps
 install_deps "${TRAINYARD_CLANG_DEPS[@]}"
 BUILD_DIR=${BUILD_DIR:-build-clang}
 launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Paths relative to the checkout, so another clone of the same tree (CI's)
+  # hits the same cache entries.
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   "${launcher[@]}" ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j "$(nproc)"
