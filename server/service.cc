@@ -2,6 +2,7 @@
 
 #include <new>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -30,6 +31,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::DeferOn(Executor* executor,
   absl::Status queued = executor->TrySubmit([reactor, response, work = std::move(work)]() mutable {
     auto result = work();
     if constexpr (std::is_same_v<decltype(result), absl::Status>) {
+      std::ignore = response;  // a Status-only call fills no response message
       reactor->Finish(ToGrpcStatus(result));
     } else {
       if (result.ok()) *response = *std::move(result);
