@@ -244,33 +244,16 @@ absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEv
 }
 
 absl::StatusOr<int64_t> EventLog::Append(std::string_view job_id, v1::JobEvent event) {
-  if (event.kind_case() == v1::JobEvent::KIND_NOT_SET) {
-    return absl::InvalidArgumentError("event has no kind");
-  }
-  if (event.has_heartbeat()) {
-    return absl::InvalidArgumentError("heartbeats are not stored in the event log");
-  }
-  absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
-  if (!log.ok()) return log.status();
-  Waiters wake;
-  absl::StatusOr<int64_t> seq;
-  {
-    absl::MutexLock lock(&(*log)->append_mu);
-    if ((*log)->ended) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
-    }
-    std::vector<v1::JobEvent> batch;
-    batch.push_back(std::move(event));
-    seq = WriteLocked(**log, std::move(batch), &wake);
-  }
-  FireAll(wake);
-  if (seq.ok()) MaybeForget(*log);
-  return seq;
+  return AppendOne(job_id, std::move(event), nullptr);
 }
 
 absl::StatusOr<int64_t> EventLog::AppendWith(std::string_view job_id, v1::JobEvent event,
                                              StoreWrite write) {
+  return AppendOne(job_id, std::move(event), &write);
+}
+
+absl::StatusOr<int64_t> EventLog::AppendOne(std::string_view job_id, v1::JobEvent event,
+                                            StoreWrite* write) {
   if (event.kind_case() == v1::JobEvent::KIND_NOT_SET) {
     return absl::InvalidArgumentError("event has no kind");
   }
@@ -289,12 +272,12 @@ absl::StatusOr<int64_t> EventLog::AppendWith(std::string_view job_id, v1::JobEve
     }
     std::vector<v1::JobEvent> batch;
     batch.push_back(std::move(event));
-    seq = WriteLocked(**log, std::move(batch), &wake, &write);
+    seq = WriteLocked(**log, std::move(batch), &wake, write);
   }
   FireAll(wake);
   if (seq.ok()) {
     MaybeForget(*log);
-  } else {
+  } else if (write != nullptr) {
     // A job whose insert failed has no events: do not keep its log in memory.
     ForgetIfEmpty(*log);
   }

@@ -187,6 +187,10 @@ class EventLog {
   // Collects the subscriptions to wake into `wake`; the caller fires them
   // after releasing append_mu.
   // `write`, when not null, commits in the same transaction as the events.
+  // Append and AppendWith: one event, with `write` committed in the same
+  // transaction when non-null.
+  absl::StatusOr<int64_t> AppendOne(std::string_view job_id, v1::JobEvent event,
+                                    StoreWrite* write);
   absl::StatusOr<int64_t> WriteLocked(
       JobLog& log, std::vector<v1::JobEvent> batch,
       std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake,
