@@ -1,5 +1,7 @@
 #include "tests/testing/fault_env.h"
 
+#include <signal.h>
+
 #include <cerrno>
 #include <utility>
 
@@ -52,10 +54,16 @@ void FaultEnv::CrashAfter(int64_t k) {
   crash_at_ = ops_ + k;
 }
 
+void FaultEnv::KillAfter(int64_t k) {
+  absl::MutexLock lock(&mu_);
+  kill_at_ = ops_ + k;
+}
+
 void FaultEnv::Heal() {
   absl::MutexLock lock(&mu_);
   budget_ = -1;
   crash_at_ = -1;
+  kill_at_ = -1;
   fail_at_.fill(0);
 }
 
@@ -74,6 +82,8 @@ bool FaultEnv::CrashedLocked() const { return crash_at_ >= 0 && ops_ >= crash_at
 int FaultEnv::Admit(FileOp op, int64_t bytes) {
   absl::MutexLock lock(&mu_);
   if (CrashedLocked()) return EIO;
+  // Dies with the lock held: nothing in this process runs again.
+  if (kill_at_ >= 0 && ops_ >= kill_at_) raise(SIGKILL);
   ++ops_;
   const int i = static_cast<int>(op);
   if (++seen_[i] == fail_at_[i]) {

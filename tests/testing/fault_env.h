@@ -6,6 +6,8 @@
 //   env.FailNth(FileOp::kSync, 1, EIO); // (b) the next fsync fails with EIO
 //   env.CrashAfter(3);                  // (c) the process "dies" after 3 more
 //                                       //     mutating operations
+//   env.KillAfter(3);                   // (d) the process really dies (SIGKILL)
+//                                       //     at the 4th
 //
 // Mutating operations are those named by FileOp: creates, writes (Append and
 // SQLite's writes through CheckForeignWrite), syncs, truncates, renames,
@@ -26,6 +28,10 @@
 // unsynced data the way a power cut would, so it checks the order of visible
 // steps (temp file, rename, cleanup), not fsync placement (for that, FailNth
 // a sync).
+//
+// KillAfter is the real thing for a forked child: the kernel keeps exactly
+// what reached it, and SQLite's locks and journals are released or left the
+// way a killed server leaves them (tests/server_crash_windows_process_test.cc).
 // Thread-safe.
 #ifndef TRAINYARD_TESTS_TESTING_FAULT_ENV_H_
 #define TRAINYARD_TESTS_TESTING_FAULT_ENV_H_
@@ -55,6 +61,10 @@ class FaultEnv final : public Env {
   void FailNth(FileOp op, int n, int err);
   // (c) `k` more mutating operations succeed; from then on everything fails.
   void CrashAfter(int64_t k);
+  // (d) `k` more mutating operations succeed; the next one raises SIGKILL
+  // in this process before it reaches the wrapped Env. Only for a forked
+  // child whose parent reaps it.
+  void KillAfter(int64_t k);
   // Clears every fault above (the counters keep counting).
   void Heal();
 
@@ -96,6 +106,7 @@ class FaultEnv final : public Env {
   int64_t ops_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t budget_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t crash_at_ ABSL_GUARDED_BY(mu_) = -1;  // ops_ value at which to crash
+  int64_t kill_at_ ABSL_GUARDED_BY(mu_) = -1;   // ops_ value at which to SIGKILL
   std::array<int64_t, kNumOps> seen_ ABSL_GUARDED_BY(mu_) = {};
   std::array<int64_t, kNumOps> fail_at_ ABSL_GUARDED_BY(mu_) = {};  // 0: none
   std::array<int, kNumOps> fail_errno_ ABSL_GUARDED_BY(mu_) = {};
