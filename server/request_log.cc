@@ -1,5 +1,6 @@
 #include "server/request_log.h"
 
+#include <atomic>
 #include <string>
 
 #include "absl/status/status.h"
@@ -55,17 +56,21 @@ std::string_view Clip(const std::string& message) {
 class RequestLogInterceptor final : public grpc::experimental::Interceptor {
  public:
   RequestLogInterceptor(RequestLog* log, std::string method, CallTiming timing)
-      : log_(log), method_(std::move(method)), timing_(timing), start_(log->clock()->Now()) {}
+      : log_(log),
+        method_(std::move(method)),
+        timing_(timing),
+        start_ns_(absl::ToUnixNanos(log->clock()->Now())) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (timing_ == CallTiming::kAfterLastRead &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      start_ = log_->clock()->Now();
+      start_ns_.store(absl::ToUnixNanos(log_->clock()->Now()), std::memory_order_relaxed);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      log_->OnFinished(method_, timing_, methods->GetSendStatus(),
-                       log_->clock()->Now() - start_);
+      const absl::Time start =
+          absl::FromUnixNanos(start_ns_.load(std::memory_order_relaxed));
+      log_->OnFinished(method_, timing_, methods->GetSendStatus(), log_->clock()->Now() - start);
     }
     methods->Proceed();
   }
@@ -74,7 +79,9 @@ class RequestLogInterceptor final : public grpc::experimental::Interceptor {
   RequestLog* const log_;
   const std::string method_;
   const CallTiming timing_;
-  absl::Time start_;  // only the call's own gRPC thread or executor touches it
+  // Set on a gRPC thread (each read), read where the status is sent (often
+  // an executor thread): atomic rather than relying on the reactor's order.
+  std::atomic<int64_t> start_ns_;
 };
 
 }  // namespace
