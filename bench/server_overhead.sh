@@ -23,7 +23,7 @@ export TRAINYARD_ADDR=127.0.0.1:$PORT
 "$BUILD_DIR/server/trainyard-server" --listen "$TRAINYARD_ADDR" --data-dir "$WORK/data" \
     --workers 1 --default-threads 1 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-until grep -q "listening on" "$WORK/server.log"; do sleep 0.1; done
+until grep -q "server_listening" "$WORK/server.log"; do sleep 0.1; done
 ty="$BUILD_DIR/client/trainyard"
 D=/usr/share/datasets/fashion-mnist
 "$ty" datasets upload "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz" \

@@ -74,11 +74,11 @@ say "starting trainyard-server on $TRAINYARD_ADDR (data: $DATA_DIR, log: $QS/ser
 SERVER_PID=$!
 echo "$SERVER_PID" >"$QS/server.pid"
 for _ in $(seq 1 300); do
-  grep -q "listening on" "$QS/server.log" && break
+  grep -q "server_listening" "$QS/server.log" && break
   kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start-up"
   sleep 0.1
 done
-grep -q "listening on" "$QS/server.log" || die "the server did not start within 30 s"
+grep -q "server_listening" "$QS/server.log" || die "the server did not start within 30 s"
 "$CLI" health >/dev/null || die "health check failed"
 "$CLI" server info
 

@@ -154,7 +154,15 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
   // The header is not consumed: the TrainingService handlers check it again.
   const absl::Status status = auth_.CheckHeader(value);
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(status.message()));
+  grpc::Status refused(grpc::StatusCode::UNAUTHENTICATED, std::string(status.message()));
+  if (log_ != nullptr) {
+    const std::string_view method =
+        path != auth_metadata.end() ? std::string_view(path->second.data(), path->second.size())
+                                    : std::string_view("(no :path)");
+    // Refused before any work: no duration worth reporting.
+    log_->OnFinished(method, CallTiming::kWhole, refused, absl::ZeroDuration());
+  }
+  return refused;
 }
 
 std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth() {
@@ -162,9 +170,10 @@ std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth() {
 }
 
 std::shared_ptr<grpc::ServerCredentials> WithTokenCheck(
-    std::shared_ptr<grpc::ServerCredentials> credentials, const Authenticator& auth) {
+    std::shared_ptr<grpc::ServerCredentials> credentials, const Authenticator& auth,
+    RequestLog* log) {
   if (auth.enabled()) {
-    credentials->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(auth));
+    credentials->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(auth, log));
   }
   return credentials;
 }

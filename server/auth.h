@@ -22,6 +22,7 @@
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_context.h"
+#include "server/request_log.h"
 
 namespace trainyard::server {
 
@@ -52,9 +53,13 @@ class Authenticator {
 
 // Checks the token of every call except grpc.health.v1.Health/* (by its
 // ":path"); UNAUTHENTICATED otherwise. Holds its own copy of the token.
+// gRPC ends a refused call in its auth filter, before any interceptor, so
+// the refusal is reported to `log` (rpc_refused, rate-limited) from here.
 class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
  public:
-  explicit TokenAuthProcessor(Authenticator auth) : auth_(std::move(auth)) {}
+  // `log` may be null; otherwise it must outlive the credentials.
+  explicit TokenAuthProcessor(Authenticator auth, RequestLog* log = nullptr)
+      : auth_(std::move(auth)), log_(log) {}
 
   // Cheap and never blocks, so gRPC runs it inline on its own thread.
   bool IsBlocking() const override { return false; }
@@ -64,6 +69,7 @@ class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
 
  private:
   const Authenticator auth_;
+  RequestLog* const log_;
 };
 
 // Plain-text (insecure) server credentials that, unlike
@@ -74,9 +80,11 @@ std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth();
 
 // Installs a TokenAuthProcessor on `credentials` (made by
 // InsecureServerCredentialsWithAuth or grpc::SslServerCredentials) when
-// `auth` has a token; returns `credentials`.
+// `auth` has a token; returns `credentials`. Refusals go to `log` (may be
+// null).
 std::shared_ptr<grpc::ServerCredentials> WithTokenCheck(
-    std::shared_ptr<grpc::ServerCredentials> credentials, const Authenticator& auth);
+    std::shared_ptr<grpc::ServerCredentials> credentials, const Authenticator& auth,
+    RequestLog* log = nullptr);
 
 }  // namespace trainyard::server
 

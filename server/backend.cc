@@ -10,7 +10,6 @@
 #include "core/version.h"
 #include "server/backend_internal.h"
 #include "server/blob_sweep.h"
-#include "server/log_util.h"
 #include "server/status_util.h"
 #include "server/time_util.h"
 
@@ -25,7 +24,8 @@ void Backend::Impl::Decorate(v1::Job& job) {
     } else {
       // The reply goes out without it (0); a watcher starting from 0 still
       // sees every event.
-      LogJobError(job.id(), "last_event_seq unavailable", seq.status());
+      logger.Problem(LogLevel::kWarn, "store_error", job.id(), "last_event_seq unavailable",
+                     seq.status());
     }
   }
 }
@@ -51,6 +51,8 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   Impl& im = *impl;
   im.options = options;
   if (absl::Status s = im.options.Finalize(); !s.ok()) return s;
+  im.logger = im.options.MakeLogger();
+  const Logger& log = im.logger;
   // First, before recovery or the blob store's temp sweep could disturb
   // another server that owns the dir.
   absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options.data_dir);
@@ -66,7 +68,12 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   absl::StatusOr<std::unique_ptr<BlobStore>> blobs = BlobStore::Open(options.data_dir + "/blobs", options.env);
   if (!blobs.ok()) return blobs.status();
   im.blobs = std::move(*blobs);
-  SweepOrphanBlobs(options.env, im.blobs->root(), im.store.get());  // logs what it removed
+  if (im.blobs->temp_files_removed() > 0) {
+    log.Info("temp_files_removed",
+             {{"dir", im.blobs->root() + "/tmp"}, {"count", im.blobs->temp_files_removed()}});
+  }
+  const size_t orphans =
+      SweepOrphanBlobs(options.env, im.blobs->root(), im.store.get(), &log).size();
   im.events = std::make_unique<EventLog>(im.store.get());
   im.scheduler = std::make_unique<JobScheduler>(im.options.max_queued_jobs);
   im.records = std::make_unique<JobRecords>(im.store.get(), im.events.get());
@@ -74,6 +81,8 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   recorder_options.max_params = im.options.max_params;
   recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
   recorder_options.blob_mu = &im.dataset_mu;
+  recorder_options.logger = &log;
+  recorder_options.timer = im.options.clock;
   im.checkpoints = std::make_unique<CheckpointRecorder>(
       im.store.get(), im.blobs.get(), im.events.get(), im.records.get(), recorder_options);
   im.datasets = std::make_unique<DatasetCache>(im.blobs.get(), im.options.max_dataset_bytes);
@@ -90,6 +99,8 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   deps.datasets = im.datasets.get();
   deps.checkpoints = im.checkpoints.get();
   deps.after_training_step = im.options.test_hooks.after_training_step;
+  deps.logger = &log;
+  deps.clock = im.options.clock;
   im.runner = std::make_unique<JobRunner>(deps);
 
   // Recovery: a job found RUNNING was interrupted; it goes back to the queue
@@ -99,6 +110,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   // quarantine), so that one job cannot turn restarts into a crash loop.
   absl::StatusOr<std::vector<v1::Job>> running = im.store->JobsInStates({v1::RUNNING});
   if (!running.ok()) return running.status();
+  int requeued = 0, quarantined = 0;
   for (const v1::Job& job : *running) {
     const int crashes = job.crash_restarts() + 1;
     const bool quarantine = crashes >= kMaxCrashRestarts;
@@ -121,10 +133,33 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
         },
         quarantine ? "quarantined after repeated crashes" : "server restart");
     if (!updated.ok()) return updated.status();
+    if (quarantine) {
+      ++quarantined;
+      log.Warn("job_quarantined", {{"job", job.id()},
+                                   {"name", job.name()},
+                                   {"crash_restarts", crashes},
+                                   {"state", "FAILED"},
+                                   {"error", updated->error().message()}});
+    } else {
+      ++requeued;
+      log.Info("job_requeued", {{"job", job.id()},
+                                {"name", job.name()},
+                                {"crash_restarts", crashes},
+                                {"resume_from", job.latest_checkpoint_id().empty()
+                                                    ? std::string_view("none")
+                                                    : std::string_view(job.latest_checkpoint_id())},
+                                {"reason", "server restart"}});
+    }
   }
   absl::StatusOr<std::vector<v1::Job>> queued = im.store->JobsInStates({v1::QUEUED});
   if (!queued.ok()) return queued.status();
   for (const v1::Job& job : *queued) im.scheduler->Enqueue(KeyOf(job));
+  log.Info("recovery_done", {{"data_dir", options.data_dir},
+                             {"requeued", requeued},
+                             {"quarantined", quarantined},
+                             {"queued", queued->size()},
+                             {"orphan_blobs_removed", orphans},
+                             {"temp_files_removed", im.blobs->temp_files_removed()}});
   return std::unique_ptr<Backend>(new Backend(std::move(impl)));
 }
 
@@ -147,7 +182,7 @@ void Backend::StartWorkers() {
   if (im.workers_started || im.scheduler->stopped()) return;
   im.workers_started = true;
   for (int i = 0; i < im.options.workers; ++i) {
-    im.workers.emplace_back([runner = im.runner.get()] { runner->WorkerLoop(); });
+    im.workers.emplace_back([runner = im.runner.get(), i] { runner->WorkerLoop(i); });
   }
 }
 
@@ -165,7 +200,8 @@ void Backend::Shutdown(absl::Duration grace) {
   }
   im.JoinWorkers();
   // The points are lost, the seqs stay gapless; nothing else to do with it.
-  LogJobError("", "step points not flushed at shutdown", im.events->FlushAll());
+  im.logger.Problem(LogLevel::kWarn, "store_error", "", "step points not flushed at shutdown",
+                    im.events->FlushAll());
 }
 
 // ------------------------------------------------- for the streaming RPCs

@@ -53,6 +53,7 @@
 #include "server/event_log.h"
 #include "server/job_records.h"
 #include "server/job_runner.h"
+#include "server/logger.h"
 #include "server/metadata_store.h"
 #include "server/options.h"
 #include "server/predictor_cache.h"
@@ -69,6 +70,8 @@ inline constexpr int kMaxCrashRestarts = 3;
 // Declared in the order they are built; destroyed in reverse.
 struct Backend::Impl {
   ServerOptions options;
+  // The operator log (options.MakeLogger()); the components hold pointers.
+  Logger logger;
   // Taken before anything in the data dir is touched; released last.
   std::unique_ptr<DataDirLock> data_dir_lock;
   std::unique_ptr<MetadataStore> store;

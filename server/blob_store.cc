@@ -122,12 +122,16 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& ro
   // upload or save in progress when the process died. A sweep that fails
   // leaves only garbage, which the next start sweeps again, so it does not
   // keep the store from opening.
+  int removed = 0;
   if (absl::StatusOr<std::vector<std::string>> names = env->ListDir(tmp); names.ok()) {
     for (const std::string& name : *names) {
-      env->RemoveFile(absl::StrCat(tmp, "/", name)).IgnoreError();  // see above
+      // See above: a file left here is swept again next time.
+      if (env->RemoveFile(absl::StrCat(tmp, "/", name)).ok()) ++removed;
     }
   }
-  return std::unique_ptr<BlobStore>(new BlobStore(root, env));
+  auto store = std::unique_ptr<BlobStore>(new BlobStore(root, env));
+  store->temp_files_removed_ = removed;
+  return store;
 }
 
 std::string BlobStore::PathFor(std::string_view sha256) const {

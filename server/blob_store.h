@@ -111,6 +111,9 @@ class BlobStore {
   absl::Status Remove(std::string_view sha256) const;
 
   const std::string& root() const { return root_; }
+  // Temp files Open removed (left by a crash mid-upload or mid-save), for
+  // the start-up log.
+  int temp_files_removed() const { return temp_files_removed_; }
 
  private:
   friend class BlobWriter;
@@ -125,6 +128,7 @@ class BlobStore {
 
   const std::string root_;
   Env* const env_;
+  int temp_files_removed_ = 0;
 };
 
 }  // namespace trainyard::server

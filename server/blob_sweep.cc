@@ -1,11 +1,8 @@
 #include "server/blob_sweep.h"
 
-#include <cstdio>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/sha256.h"
-#include "server/log_util.h"
 
 namespace trainyard::server {
 namespace {
@@ -22,11 +19,14 @@ bool IsShardName(const std::string& name) {
 }  // namespace
 
 std::vector<std::string> SweepOrphanBlobs(Env* env, const std::string& blob_root,
-                                          MetadataStore* store) {
+                                          MetadataStore* store, const Logger* logger) {
+  auto problem = [logger](std::string_view what, const absl::Status& s) {
+    logger->Problem(LogLevel::kWarn, "blob_sweep_error", "", what, s);
+  };
   std::vector<std::string> removed;
   absl::StatusOr<std::vector<std::string>> shards = env->ListDir(blob_root);
   if (!shards.ok()) {
-    LogJobError("", "blob sweep skipped", shards.status());
+    problem("blob sweep skipped", shards.status());
     return removed;
   }
   for (const std::string& shard : *shards) {
@@ -36,7 +36,7 @@ std::vector<std::string> SweepOrphanBlobs(Env* env, const std::string& blob_root
     const std::string dir = absl::StrCat(blob_root, "/", shard);
     absl::StatusOr<std::vector<std::string>> names = env->ListDir(dir);
     if (!names.ok()) {
-      LogJobError("", absl::StrCat("blob sweep skipped ", dir), names.status());
+      problem(absl::StrCat("blob sweep skipped ", dir), names.status());
       continue;
     }
     bool changed = false;
@@ -45,24 +45,24 @@ std::vector<std::string> SweepOrphanBlobs(Env* env, const std::string& blob_root
         absl::StatusOr<bool> referenced = store->IsBlobReferenced(name);
         if (!referenced.ok()) {
           // Unknown is not orphaned: keep it; the next start asks again.
-          LogJobError("", absl::StrCat("blob sweep kept ", name), referenced.status());
+          problem(absl::StrCat("blob sweep kept ", name), referenced.status());
           continue;
         }
         if (*referenced) continue;
       }
       const std::string path = absl::StrCat(dir, "/", name);
       if (absl::Status s = env->RemoveFile(path); !s.ok()) {
-        LogJobError("", absl::StrCat("could not remove orphan blob ", path), s);
+        problem(absl::StrCat("could not remove orphan blob ", path), s);
         continue;
       }
       changed = true;
       removed.push_back(path);
-      std::fprintf(stderr, "trainyard-server: removed orphan blob %s (no dataset or checkpoint row)\n",
-                   path.c_str());
+      logger->Info("orphan_blob_removed",
+                   {{"path", path}, {"why", "no dataset or checkpoint row"}});
     }
     if (changed) {
       // Not durable is harmless: a file that comes back is swept again.
-      LogJobError("", absl::StrCat("blob sweep: sync of ", dir), env->SyncDir(dir));
+      problem(absl::StrCat("blob sweep: sync of ", dir), env->SyncDir(dir));
     }
   }
   return removed;

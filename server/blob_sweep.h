@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "server/logger.h"
 #include "server/metadata_store.h"
 
 namespace trainyard::server {
@@ -19,10 +20,12 @@ namespace trainyard::server {
 // Removes every file under `blob_root` (the BlobStore's root, laid out as
 // <root>/<first two hex digits>/<sha256>) whose name is not the sha256 of a
 // dataset or checkpoint row in `store`; tmp/ is the BlobStore's own. Logs
-// each removal and each failure (a failure only leaves garbage, which the
-// next start sweeps again). Returns the paths removed.
+// each removal (orphan_blob_removed) and each failure (blob_sweep_error, at
+// warn: a failure only leaves garbage, which the next start sweeps again).
+// Returns the paths removed.
 std::vector<std::string> SweepOrphanBlobs(Env* env, const std::string& blob_root,
-                                          MetadataStore* store);
+                                          MetadataStore* store,
+                                          const Logger* logger = Logger::Default());
 
 }  // namespace trainyard::server
 

@@ -7,7 +7,6 @@
 #include "core/checkpoint.h"
 #include "core/validate.h"
 #include "server/ids.h"
-#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -37,6 +36,7 @@ v1::CheckpointInfo CheckpointRecorder::MakeInfo(const v1::Checkpoint& checkpoint
 absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& job_id,
                                                             v1::Checkpoint checkpoint,
                                                             v1::CheckpointReason reason) {
+  const absl::Time start = options_.timer->Now();
   absl::StatusOr<v1::Job> job = records_->Get(job_id);
   if (!job.ok()) return job.status();
   // The trainer's own spec: it analysed when the job was planned.
@@ -47,7 +47,8 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
     checkpoint.set_dataset_sha256(data->sha256());
   } else {
     // Saved anyway: the sha only lets a resume check it has the same data.
-    LogJobError(job_id, "checkpoint saved without dataset_sha256", data.status());
+    options_.logger->Problem(LogLevel::kWarn, "store_error", job_id,
+                             "checkpoint saved without dataset_sha256", data.status());
   }
   absl::StatusOr<std::string> bytes = EncodeCheckpoint(checkpoint);
   if (!bytes.ok()) return bytes.status();
@@ -77,6 +78,15 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
   saved->set_reason(reason);
   absl::StatusOr<int64_t> seq = events_->AppendWith(job_id, std::move(event), std::move(write));
   if (!seq.ok()) return seq.status();
+  options_.logger->Info(
+      "checkpoint_saved",
+      {{"job", job_id},
+       {"checkpoint", info.id()},
+       {"kind", v1::CheckpointReason_Name(reason)},
+       {"epoch", info.epoch()},
+       {"step", info.step()},
+       {"bytes", info.size_bytes()},
+       {"ms", absl::ToInt64Milliseconds(options_.timer->Now() - start)}});
   return info;
 }
 
@@ -87,17 +97,25 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string&
   std::optional<absl::MutexLock> lock;
   if (options_.blob_mu != nullptr) lock.emplace(options_.blob_mu);
   absl::StatusOr<v1::CheckpointInfo> info = ImportLocked(sha256);
-  if (!info.ok()) {
+  if (info.ok()) {
+    options_.logger->Info("checkpoint_imported", {{"checkpoint", info->id()},
+                                                  {"epoch", info->epoch()},
+                                                  {"step", info->step()},
+                                                  {"bytes", info->size_bytes()}});
+  } else {
     // The upload's bytes were committed as a blob before they could be
     // validated (server/upload_reactor.cc): a refused one must not stay.
     absl::StatusOr<bool> referenced = store_->IsBlobReferenced(sha256);
     if (!referenced.ok()) {
-      LogJobError("", absl::StrCat("refused checkpoint upload ", sha256, " kept"),
-                  referenced.status());
+      options_.logger->Problem(LogLevel::kWarn, "store_error", "",
+                               absl::StrCat("refused checkpoint upload ", sha256, " kept"),
+                               referenced.status());
     } else if (!*referenced) {
       absl::Status s = blobs_->Remove(sha256);
       if (!absl::IsNotFound(s)) {
-        LogJobError("", absl::StrCat("refused checkpoint upload ", sha256, " not removed"), s);
+        options_.logger->Problem(
+            LogLevel::kWarn, "store_error", "",
+            absl::StrCat("refused checkpoint upload ", sha256, " not removed"), s);
       }
     }
   }

@@ -19,10 +19,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/clock.h"
 #include "core/validate.h"
 #include "server/blob_store.h"
 #include "server/event_log.h"
 #include "server/job_records.h"
+#include "server/logger.h"
 #include "server/metadata_store.h"
 #include "trainyard/v1/service.pb.h"
 
@@ -41,6 +43,10 @@ struct CheckpointRecorderOptions {
   // Test hook: runs in Save after the blob is stored, before its row is
   // committed (a crash here must leave only an orphan blob).
   std::function<void(const std::string& sha256)> after_blob;
+  // checkpoint_saved / checkpoint_imported lines and the failures they
+  // tolerate; the time a save took by `timer`. Must outlive the recorder.
+  const Logger* logger = Logger::Default();
+  const Clock* timer = Clock::Steady();
 };
 
 class CheckpointRecorder {
@@ -61,8 +67,8 @@ class CheckpointRecorder {
 
   // Stores a checkpoint of running job `job_id` (stamped with its dataset's
   // sha256), records it, points the job's latest_checkpoint_id at it and
-  // logs CheckpointSaved. Identical bytes saved before share the existing
-  // row. RESOURCE_EXHAUSTED past the format's 2 GiB limit; store errors.
+  // logs CheckpointSaved (and checkpoint_saved on the operator log).
+  // Identical bytes saved before share the existing row. RESOURCE_EXHAUSTED past the format's 2 GiB limit; store errors.
   absl::StatusOr<v1::CheckpointInfo> Save(const std::string& job_id, v1::Checkpoint checkpoint,
                                           v1::CheckpointReason reason);
 

@@ -11,7 +11,6 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
-#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -71,11 +70,13 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
     absl::StatusOr<bool> referenced = im.store->IsBlobReferenced(sha256);
     if (!referenced.ok()) {
       // Kept; the start-up sweep asks again.
-      LogJobError("", absl::StrCat("refused upload ", sha256, " kept"), referenced.status());
+      im.logger.Problem(LogLevel::kWarn, "store_error", "",
+                        absl::StrCat("refused upload ", sha256, " kept"), referenced.status());
     } else if (!*referenced) {
       absl::Status s = im.blobs->Remove(sha256);
       if (!absl::IsNotFound(s)) {
-        LogJobError("", absl::StrCat("refused upload ", sha256, " not removed"), s);
+        im.logger.Problem(LogLevel::kWarn, "store_error", "",
+                          absl::StrCat("refused upload ", sha256, " not removed"), s);
       }
     }
   };
@@ -134,6 +135,11 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
   SetTimestamp(absl::Now(), row.mutable_created_at());
   if (absl::Status s = im.store->InsertDataset(row); !s.ok()) return s;
   recorded = true;
+  im.logger.Info("dataset_created", {{"dataset", row.id()},
+                                     {"name", row.name()},
+                                     {"format", v1::DatasetFormat_Name(row.format())},
+                                     {"bytes", row.size_bytes()},
+                                     {"rows", row.num_samples()}});
   return row;
 }
 

@@ -63,8 +63,13 @@ absl::StatusOr<v1::ListJobsResponse> Backend::ListJobs(const v1::ListJobsRequest
 absl::StatusOr<v1::Job> Backend::Impl::RequestStop(std::string_view id,
                                                    const ClientStop& request) {
   JobRecords::Lock held = records->LockJob(id);
-  if (scheduler->RequestStop(id, request.reason)) return Decorated(records->Get(id));
-  return Decorated(records->UpdateHeld(
+  const std::string_view what = request.target == v1::CANCELLED ? "cancel" : "pause";
+  if (scheduler->RequestStop(id, request.reason)) {
+    // Its worker records the end (job_finished) at the next step.
+    logger.Info("job_stop_requested", {{"job", id}, {"request", what}});
+    return Decorated(records->Get(id));
+  }
+  absl::StatusOr<v1::Job> job = Decorated(records->UpdateHeld(
       held,
       [&request](v1::Job& job) {
         const bool waiting =
@@ -76,6 +81,16 @@ absl::StatusOr<v1::Job> Backend::Impl::RequestStop(std::string_view id,
       },
       "requested by client",
       [this](const v1::Job& job) { scheduler->Dequeue(KeyOf(job)); }));
+  if (job.ok()) {
+    // Not running: no worker will say it ended.
+    logger.Info("job_finished", {{"job", job->id()},
+                                 {"state", v1::JobState_Name(job->state())},
+                                 {"reason", "requested by client"},
+                                 {"epoch", job->progress().epoch()},
+                                 {"step", job->progress().step()},
+                                 {"ms", 0}});
+  }
+  return job;
 }
 
 absl::StatusOr<v1::Job> Backend::CancelJob(std::string_view id) {
@@ -122,6 +137,7 @@ absl::StatusOr<v1::Job> Backend::ResumeJob(std::string_view id) {
   if (!job.ok()) return job;
   im.Decorate(*job);
   job->set_queue_position(position);
+  im.logger.Info("job_resumed", {{"job", job->id()}, {"queue_position", position}});
   return job;
 }
 

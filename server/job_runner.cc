@@ -12,7 +12,6 @@
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
 #include "core/training_plan.h"
-#include "server/log_util.h"
 #include "server/status_util.h"
 #include "server/stop_reason.h"
 #include "server/time_util.h"
@@ -60,9 +59,9 @@ class JobRunner::Observer final : public TrainingObserver {
   void OnEpoch(const v1::EpochSummary& summary) override {
     v1::JobEvent event;
     *event.mutable_epoch_metrics() = summary;
-    LogJobError(job_id_, "epoch metrics not logged",
-                d_.events->Append(job_id_, std::move(event)).status());
-    LogJobError(job_id_, "progress not recorded",
+    d_.logger->Problem(LogLevel::kWarn, "store_error", job_id_, "epoch metrics not logged",
+                       d_.events->Append(job_id_, std::move(event)).status());
+    d_.logger->Problem(LogLevel::kWarn, "store_error", job_id_, "progress not recorded",
                 d_.records
                     ->Update(
                         job_id_,
@@ -76,8 +75,9 @@ class JobRunner::Observer final : public TrainingObserver {
   }
 
   void OnCheckpoint(const v1::Checkpoint& checkpoint) override {
-    LogJobError(job_id_, "periodic checkpoint not saved",
-                d_.checkpoints->Save(job_id_, checkpoint, v1::PERIODIC).status());
+    d_.logger->Problem(LogLevel::kWarn, "checkpoint_failed", job_id_,
+                       "periodic checkpoint not saved",
+                       d_.checkpoints->Save(job_id_, checkpoint, v1::PERIODIC).status());
   }
 
  private:
@@ -85,15 +85,39 @@ class JobRunner::Observer final : public TrainingObserver {
   const std::string job_id_;
 };
 
-void JobRunner::WorkerLoop() {
+void JobRunner::WorkerLoop(int worker) {
   while (std::optional<JobScheduler::Taken> taken = d_.scheduler->TakeNext()) {
-    if (Start(*taken)) RunCatchingOutOfMemory(*taken);
+    if (Start(*taken)) RunCatchingOutOfMemory(*taken, worker);
   }
 }
 
-void JobRunner::RunCatchingOutOfMemory(const JobScheduler::Taken& run) {
+void JobRunner::LogEnd(const v1::Job& job, std::string_view reason, absl::Duration ran) const {
+  const std::string state = v1::JobState_Name(job.state());
+  const int64_t ms = absl::ToInt64Milliseconds(ran);
+  if (job.state() == v1::FAILED) {
+    const absl::Status error = FromErrorInfo(job.error());
+    d_.logger->Warn("job_finished", {{"job", job.id()},
+                                     {"state", state},
+                                     {"reason", reason},
+                                     {"code", absl::StatusCodeToString(error.code())},
+                                     {"error", error.message()},
+                                     {"epoch", job.progress().epoch()},
+                                     {"step", job.progress().step()},
+                                     {"ms", ms}});
+    return;
+  }
+  d_.logger->Info("job_finished", {{"job", job.id()},
+                                   {"state", state},
+                                   {"reason", reason},
+                                   {"epoch", job.progress().epoch()},
+                                   {"step", job.progress().step()},
+                                   {"ms", ms}});
+}
+
+void JobRunner::RunCatchingOutOfMemory(const JobScheduler::Taken& run, int worker) {
+  const absl::Time start = d_.clock->Now();
   try {
-    Run(run);
+    Run(run, worker);
   } catch (const std::bad_alloc&) {
     // Outside training proper (loading the data, building the trainer,
     // the final checkpoint): Run's own catch covers Trainer::Run. The job
@@ -112,7 +136,12 @@ void JobRunner::RunCatchingOutOfMemory(const JobScheduler::Taken& run) {
         },
         "out of memory");
     d_.scheduler->Finish(run);
-    LogJobError(run.job_id, "could not record the out-of-memory failure", failed.status());
+    if (failed.ok()) {
+      LogEnd(*failed, "out of memory", d_.clock->Now() - start);
+    } else {
+      d_.logger->Problem(LogLevel::kError, "store_error", run.job_id,
+                         "could not record the out-of-memory failure", failed.status());
+    }
   }
 }
 
@@ -143,13 +172,15 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
     return false;
   }
   if (absl::IsNotFound(job.status())) {
-    LogJobError(id, "queued job has no row; dropped", job.status());
+    d_.logger->Problem(LogLevel::kWarn, "store_error", id, "queued job has no row; dropped",
+                       job.status());
     d_.scheduler->Finish(run);
     return false;
   }
   // A store error: the row and log still say QUEUED. Fail the job rather
   // than strand it out of the queue, or loop on it if the error persists.
-  LogJobError(id, "could not start the job", job.status());
+  d_.logger->Problem(LogLevel::kError, "job_start_failed", id, "could not start the job",
+                     job.status());
   absl::Status first = job.status();
   absl::StatusOr<v1::Job> failed = d_.records->UpdateHeld(
       held,
@@ -166,7 +197,8 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
     // QUEUED, never RUNNING without a worker. Back into the queue after a
     // pause, so the job runs once the store works again without a restart,
     // and a worker does not spin on it meanwhile.
-    LogJobError(id, "could not record the failed start; requeued", failed.status());
+    d_.logger->Problem(LogLevel::kError, "job_start_failed", id,
+                       "could not record the failed start; requeued", failed.status());
     absl::StatusOr<v1::Job> row = d_.records->Get(id);
     if (row.ok() && row->state() == v1::QUEUED) {
       absl::SleepFor(absl::Milliseconds(200));
@@ -174,11 +206,15 @@ bool JobRunner::Start(const JobScheduler::Taken& run) {
       return false;
     }
   }
+  if (failed.ok() && failed->state() == v1::FAILED) {
+    LogEnd(*failed, "could not start the job", absl::ZeroDuration());
+  }
   d_.scheduler->Finish(run);
   return false;
 }
 
-void JobRunner::Run(const JobScheduler::Taken& run) {
+void JobRunner::Run(const JobScheduler::Taken& run, int worker) {
+  const absl::Time start = d_.clock->Now();
   const std::string& id = run.job_id;
   const std::shared_ptr<StopToken>& token = run.token;
   // Records the end of this run: the state (unless crashing), the progress
@@ -233,16 +269,21 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
           // Finish again: a no-op after `written` ran; releases a run whose
           // row is gone.
           d_.scheduler->Finish(run);
-          LogJobError(id, "the job's row vanished before its end was recorded",
-                      recorded.status());
+          if (recorded.ok()) {
+            LogEnd(*recorded, why, d_.clock->Now() - start);
+          } else {
+            d_.logger->Problem(LogLevel::kWarn, "store_error", id,
+                               "the job's row vanished before its end was recorded",
+                               recorded.status());
+          }
           return;
         }
       }
-      LogJobError(id,
-                  absl::StrCat("could not record the end of the run (",
-                               v1::JobState_Name(want), ", ", why, "), attempt ", attempt,
-                               "; retrying"),
-                  recorded.status());
+      d_.logger->Problem(LogLevel::kError, "job_end_retry", id,
+                         absl::StrCat("could not record the end of the run (",
+                                      v1::JobState_Name(want), ", ", why, "), attempt ",
+                                      attempt, "; retrying"),
+                         recorded.status());
       if (want != v1::FAILED && attempt >= kEndAttempts) {
         cause = absl::Status(recorded.status().code(),
                              absl::StrCat("could not record the end of the run (",
@@ -314,8 +355,22 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
     v1::JobEvent event;
     event.mutable_log()->set_level(v1::LOG_INFO);
     event.mutable_log()->set_text(log);
-    LogJobError(id, "start line not logged", d_.events->Append(id, std::move(event)).status());
+    d_.logger->Problem(LogLevel::kWarn, "store_error", id, "start line not logged",
+                       d_.events->Append(id, std::move(event)).status());
   }
+  const v1::TrainingConfig& training = job->training();
+  d_.logger->Info("job_started",
+                  {{"job", id},
+                   {"name", job->name()},
+                   {"worker", worker},
+                   {"threads", trainer_options.threads},
+                   {"resumed", !resume_id.empty()},
+                   {"from_checkpoint", !resume_id.empty() ? std::string_view(resume_id)
+                                       : !job->init_from_checkpoint_id().empty()
+                                           ? std::string_view(job->init_from_checkpoint_id())
+                                           : std::string_view("none")},
+                   {"step", (*trainer)->step()},
+                   {"epochs", training.epochs()}});
 
   ran = trainer->get();
   Observer observer(d_, id);
@@ -340,7 +395,8 @@ void JobRunner::Run(const JobScheduler::Taken& run) {
         d_.checkpoints->Save(id, (*trainer)->MakeCheckpoint(), end.checkpoint).status();
     if (!s.ok() && end.checkpoint_required) return finish(v1::FAILED, end.failure_reason, s);
     // A shutdown goes on without it: the job resumes from its previous one.
-    LogJobError(id, "shutdown checkpoint not saved", s);
+    d_.logger->Problem(LogLevel::kWarn, "checkpoint_failed", id,
+                       "shutdown checkpoint not saved", s);
   }
   finish(end.state, end.reason, absl::OkStatus());
 }

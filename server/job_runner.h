@@ -13,10 +13,12 @@
 #include <functional>
 #include <string>
 
+#include "core/clock.h"
 #include "server/checkpoint_recorder.h"
 #include "server/dataset_cache.h"
 #include "server/event_log.h"
 #include "server/job_records.h"
+#include "server/logger.h"
 #include "server/metadata_store.h"
 #include "server/scheduler.h"
 
@@ -34,11 +36,16 @@ class JobRunner {
     CheckpointRecorder* checkpoints = nullptr;
     // ServerOptions::TestHooks::after_training_step; empty in production.
     std::function<void(const std::string& job_id, int64_t step)> after_training_step;
+    // job_started / job_finished and the failures a run tolerates; run
+    // durations by `clock`. Never per step.
+    const Logger* logger = Logger::Default();
+    const Clock* clock = Clock::Steady();
   };
   explicit JobRunner(const Deps& deps) : d_(deps) {}
 
-  // A worker thread's body: runs jobs until the scheduler stops.
-  void WorkerLoop();
+  // A worker thread's body: runs jobs until the scheduler stops. `worker`
+  // numbers the thread in the logs.
+  void WorkerLoop(int worker = 0);
 
   // Writes the taken job's RUNNING row and marks it started in the
   // scheduler, both under its record lock; true if it is to be run. When the
@@ -52,8 +59,11 @@ class JobRunner {
   class Observer;
   // Run, with an allocation failure anywhere in it failing the job (never
   // the process).
-  void RunCatchingOutOfMemory(const JobScheduler::Taken& run);
-  void Run(const JobScheduler::Taken& run);
+  void RunCatchingOutOfMemory(const JobScheduler::Taken& run, int worker);
+  void Run(const JobScheduler::Taken& run, int worker);
+  // job_finished for the state `job` was left in by a run's end (or a
+  // failed start): warn with the error for FAILED, info otherwise.
+  void LogEnd(const v1::Job& job, std::string_view reason, absl::Duration ran) const;
 
   const Deps d_;
 };

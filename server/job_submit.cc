@@ -13,7 +13,6 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
-#include "server/log_util.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -197,6 +196,13 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   const int32_t position = slot.Commit(KeyOf(job));
   im.Decorate(job);
   job.set_queue_position(position);
+  im.logger.Info("job_submitted", {{"job", job.id()},
+                                   {"name", job.name()},
+                                   {"dataset", job.dataset_id()},
+                                   {"threads", job.threads()},
+                                   {"priority", job.priority()},
+                                   {"epochs", training.epochs()},
+                                   {"queue_position", position}});
   return job;
 }
 

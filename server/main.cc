@@ -2,16 +2,19 @@
 // -> Server. SIGTERM/SIGINT are taken by sigwait on the main thread (blocked
 // in every thread before any starts), so no work happens in a signal handler;
 // a second signal during the graceful stop exits at once with status 1.
+// Everything it says goes through the operator log (server/logger.h), in
+// --log-format, so a json log is json from the first line to the last.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
 #include "core/version.h"
+#include "server/logger.h"
 #include "server/options.h"
 #include "server/server.h"
 
@@ -73,7 +76,18 @@ int main(int argc, char** argv) {
                  "most bytes a training step or inference chunk may need "
                  "(0: half the machine's or cgroup's memory)")
       ->capture_default_str();
+  // ---- Operator logs.
+  app.add_option("--log-format", options.log_format, "log lines as text or json")
+      ->capture_default_str();
+  app.add_option("--log-level", options.log_level, "least level logged: debug|info|warn|error")
+      ->capture_default_str();
+  app.add_option("--slow-call-ms", options.slow_call_ms,
+                 "log unary calls (and uploads after their last message) slower than this "
+                 "(0: off)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Text at info for values Server::Create refuses (and then reports).
+  const trainyard::server::Logger log = options.MakeLogger();
 
   // Blocked before any thread exists, so every thread inherits the mask and
   // only sigwait below ever sees these signals.
@@ -85,25 +99,27 @@ int main(int argc, char** argv) {
 
   auto server = trainyard::server::Server::Create(options);
   if (!server.ok()) {
-    std::fprintf(stderr, "trainyard-server: %s\n", server.status().ToString().c_str());
+    const absl::Status& s = server.status();
+    log.Error("server_start_failed",
+              {{"code", absl::StatusCodeToString(s.code())}, {"error", s.message()}});
     return 2;
   }
-  std::fprintf(stderr, "trainyard-server listening on %s\n", (*server)->address().c_str());
-  std::fflush(stderr);
+  // Server::Create logged server_start and server_listening.
 
   int sig = 0;
   sigwait(&signals, &sig);
-  std::fprintf(stderr, "trainyard-server: signal %d, shutting down (grace %.0f s)\n", sig,
-               options.shutdown_grace_seconds);
+  log.Info("signal_received", {{"signal", sig},
+                               {"name", sigabbrev_np(sig) != nullptr ? sigabbrev_np(sig) : "?"},
+                               {"grace_seconds", options.shutdown_grace_seconds}});
   // A second signal means "now": exit without waiting for checkpoints.
-  std::thread([signals] {
+  std::thread([signals, log] {
     int again = 0;
     sigwait(&signals, &again);
-    std::fprintf(stderr, "trainyard-server: second signal, exiting now\n");
+    log.Warn("shutdown_forced", {{"signal", again}, {"why", "second signal; exiting now"}});
     _exit(1);
   }).detach();
   (*server)->Shutdown();
   server->reset();
-  std::fprintf(stderr, "trainyard-server: stopped\n");
+  log.Info("server_stopped");
   return 0;
 }

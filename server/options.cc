@@ -9,8 +9,8 @@
 namespace trainyard::server {
 namespace {
 
-absl::Status Bad(std::string_view flag, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("--", std::string(flag), " ", std::string(what)));
+absl::Status Bad(absl::string_view flag, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", what));
 }
 
 }  // namespace
@@ -55,7 +55,22 @@ absl::Status ServerOptions::Finalize() {
     return Bad("max-job-memory", absl::StrCat("must be >= 0, got ", max_job_memory));
   }
   if (max_job_memory == 0) max_job_memory = DefaultJobMemoryBudget();
+  // ---- Operator logs.
+  if (absl::StatusOr<LogFormat> f = ParseLogFormat(log_format); !f.ok()) {
+    return Bad("log-format", f.status().message());
+  }
+  if (absl::StatusOr<LogLevel> l = ParseLogLevel(log_level); !l.ok()) {
+    return Bad("log-level", l.status().message());
+  }
+  if (slow_call_ms < 0) {
+    return Bad("slow-call-ms", absl::StrCat("must be >= 0 (0: off), got ", slow_call_ms));
+  }
   return absl::OkStatus();
+}
+
+Logger ServerOptions::MakeLogger() const {
+  return Logger(ParseLogFormat(log_format).value_or(LogFormat::kText),
+                ParseLogLevel(log_level).value_or(LogLevel::kInfo), log_sink);
 }
 
 }  // namespace trainyard::server

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "core/clock.h"
 #include "core/env.h"
+#include "server/logger.h"
 
 namespace trainyard::server {
 
@@ -67,6 +69,19 @@ struct ServerOptions {
   // 0: half of the machine's memory (MemTotal, or the cgroup's memory.max
   // when smaller), at least 256 MiB.
   int64_t max_job_memory = 0;
+  // ---- Operator logs (server/logger.h; the events in docs/architecture.md).
+  std::string log_format = "text";  // "text" (one human line) or "json" (one object per line)
+  std::string log_level = "info";   // "debug", "info", "warn" or "error"
+  // A unary call (or an upload after its last message) that takes longer is
+  // logged as rpc_slow at warn; 0 turns that off.
+  int64_t slow_call_ms = 1000;
+  // Where log lines go; not a flag. Null: stderr. Tests capture lines here.
+  // Must outlive the server.
+  LogSink* log_sink = nullptr;
+  // Monotonic time for call durations, log rate limits and checkpoint
+  // timings; not a flag. Tests pass a fake one. Must outlive the server.
+  const Clock* clock = Clock::Steady();
+
   // Seams for tests; empty in production.
   struct TestHooks {
     // Runs on an inference thread before each Predict/Evaluate (a test blocks
@@ -81,6 +96,10 @@ struct ServerOptions {
   // Fills the 0 defaults (cores, workers) and checks ranges; INVALID_ARGUMENT
   // naming the flag (e.g. "--workers must be >= 0").
   absl::Status Finalize();
+
+  // The logger these options ask for (log_format, log_level, log_sink);
+  // text/info for values Finalize would refuse.
+  Logger MakeLogger() const;
 };
 
 }  // namespace trainyard::server

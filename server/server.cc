@@ -14,6 +14,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/decode_errors.h"
 #include "server/service.h"
+#include "core/version.h"
 
 namespace trainyard::server {
 namespace {
@@ -67,6 +68,37 @@ std::string WithPort(const std::string& listen, int port) {
   return absl::StrCat(host, ":", port);
 }
 
+// The effective options, after Finalize: what an operator needs to know the
+// server runs with (never the token, only whether there is one).
+void LogStart(const Logger& log, const ServerOptions& o) {
+  const std::string_view tls = o.tls_cert_file.empty()        ? "off"
+                               : o.tls_client_ca_file.empty() ? "on"
+                                                              : "mutual";
+  log.Info("server_start", {{"version", kTrainyardVersion},
+                            {"listen", o.listen},
+                            {"data_dir", o.data_dir},
+                            {"workers", o.workers},
+                            {"cores", o.cores},
+                            {"default_threads", o.default_threads},
+                            {"inference_threads", o.inference_threads},
+                            {"inference_queue", o.inference_queue},
+                            {"max_message_bytes", o.max_message_bytes},
+                            {"max_dataset_bytes", o.max_dataset_bytes},
+                            {"max_checkpoint_bytes", o.max_checkpoint_bytes},
+                            {"max_params", o.max_params},
+                            {"max_queued_jobs", o.max_queued_jobs},
+                            {"max_watchers_per_job", o.max_watchers_per_job},
+                            {"max_job_memory", o.max_job_memory},
+                            {"max_predict_work", o.max_predict_work},
+                            {"heartbeat_seconds", o.heartbeat_seconds},
+                            {"shutdown_grace_seconds", o.shutdown_grace_seconds},
+                            {"slow_call_ms", o.slow_call_ms},
+                            {"tls", tls},
+                            {"auth", o.auth_token_file.empty() ? "off" : "on"},
+                            {"log_format", o.log_format},
+                            {"log_level", o.log_level}});
+}
+
 int ExecutorThreads(const ServerOptions& options) {
   // Enough for a few concurrent uploads/predictions without competing with
   // the training workers for cores.
@@ -81,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     return absl::InvalidArgumentError("--max-message-bytes must be in [4096, 2147483647]");
   }
   std::unique_ptr<Server> server(new Server(options));
+  LogStart(server->logger_, options);
   if (!options.auth_token_file.empty()) {
     absl::StatusOr<Authenticator> auth = Authenticator::FromFile(options.auth_token_file);
     if (!auth.ok()) return auth.status();
@@ -129,13 +162,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   // bind fails and BuildAndStart returns null.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // The token is checked on the credentials, before any service sees a call.
-  builder.AddListeningPort(options.listen, WithTokenCheck(*credentials, server->auth_),
+  builder.AddListeningPort(options.listen,
+                           WithTokenCheck(*credentials, server->auth_, &server->request_log_),
                            &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  // Outgoing hooks run in this order: the logger sees the rewritten status.
   creators.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
+  creators.push_back(std::make_unique<RequestLogInterceptorFactory>(&server->request_log_));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -149,10 +185,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   auto* health = server->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
+  server->logger_.Info("server_listening", {{"address", server->address_}});
   return server;
 }
 
-Server::Server(ServerOptions options) : options_(std::move(options)) {}
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      logger_(options_.MakeLogger()),
+      request_log_(&logger_, options_.clock, absl::Milliseconds(options_.slow_call_ms)) {}
 
 void Server::Drain() {
   draining_.store(true);
@@ -177,13 +217,18 @@ void Server::StopTransport(absl::Duration deadline) {
 void Server::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return;
+  const absl::Time start = options_.clock->Now();
+  logger_.Info("shutdown_begin", {{"grace_seconds", absl::ToDoubleSeconds(grace)}});
   Drain();
   backend_->Shutdown(grace);
   // Watchers end now (UNAVAILABLE) instead of holding the transport open
   // until its deadline.
   backend_->ShutdownEvents();
   StopTransport(kTransportGrace);
+  request_log_.FlushSuppressed();
   shut_down_ = true;
+  logger_.Info("shutdown_end",
+               {{"ms", absl::ToInt64Milliseconds(options_.clock->Now() - start)}});
 }
 
 void Server::Wait() {

@@ -16,8 +16,10 @@
 #include "server/auth.h"
 #include "server/backend.h"
 #include "server/executor.h"
+#include "server/logger.h"
 #include "server/options.h"
 #include "server/reactors.h"
+#include "server/request_log.h"
 
 namespace trainyard::server {
 
@@ -25,8 +27,9 @@ class TrainingServiceImpl;
 
 class Server {
  public:
-  // Finalizes `options`, opens the Backend (its data dir lock and recovery
-  // included), starts its workers and listens on options.listen (port 0
+  // Finalizes `options`, logs server_start with the result, opens the
+  // Backend (its data dir lock and recovery included), starts its workers
+  // and listens on options.listen, logging server_listening (port 0
   // picks a free port; a port is never shared: SO_REUSEPORT is off).
   // INVALID_ARGUMENT naming the flag for bad options or unreadable TLS/token
   // files; FAILED_PRECONDITION naming the dir and the owner's pid when
@@ -51,7 +54,8 @@ class Server {
   // else keeps working.
   void Drain();
 
-  // Graceful stop, bounded by about grace + 5 s: Drain(), Backend::Shutdown
+  // Graceful stop, bounded by about grace + 5 s, between shutdown_begin and
+  // shutdown_end lines: Drain(), Backend::Shutdown
   // (running jobs checkpoint and requeue), watchers end with UNAVAILABLE, the
   // gRPC server stops (in-flight calls get 5 s), the executor is joined.
   // Idempotent; thread-safe.
@@ -66,6 +70,10 @@ class Server {
   void StopTransport(absl::Duration deadline);
 
   ServerOptions options_;
+  const Logger logger_;
+  // Every call's end (server/request_log.h); used by the interceptor and the
+  // token check, so it outlives server_.
+  RequestLog request_log_;
   std::unique_ptr<Backend> backend_;
   Authenticator auth_;
   std::unique_ptr<Executor> executor_;   // control RPCs and streaming steps

@@ -41,7 +41,7 @@ start_server() {
       --shutdown-grace-seconds 10 >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
-    grep -q "listening on" "$WORK/server.log" && return 0
+    grep -q "server_listening" "$WORK/server.log" && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || return 1
     sleep 0.1
   done

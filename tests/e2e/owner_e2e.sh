@@ -75,11 +75,11 @@ ADDR_A="127.0.0.1:$PORT_A"
 PID_A=$!
 PIDS="$PIDS $PID_A"
 for _ in $(seq 1 300); do
-  grep -q "listening on" "$WORK/a.log" && break
+  grep -q "server_listening" "$WORK/a.log" && break
   kill -0 "$PID_A" 2>/dev/null || fail "server A exited: $(cat "$WORK/a.log")"
   sleep 0.1
 done
-grep -q "listening on" "$WORK/a.log" || fail "server A did not start"
+grep -q "server_listening" "$WORK/a.log" || fail "server A did not start"
 health() { "$CLI_BIN" --addr "$ADDR_A" --timeout 5 health >/dev/null 2>"$WORK/cli.err"; }
 health || fail "server A does not answer health"
 "$CLI_BIN" --addr "$ADDR_A" --output json server info >"$WORK/info.json" 2>"$WORK/cli.err" ||

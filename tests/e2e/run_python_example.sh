@@ -53,7 +53,7 @@ start_server() {
       --heartbeat-seconds 1 --shutdown-grace-seconds 10 >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
-    if grep -q "listening on" "$WORK/server.log"; then return 0; fi
+    if grep -q "server_listening" "$WORK/server.log"; then return 0; fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       wait "$SERVER_PID" || true
       SERVER_PID=""
@@ -61,7 +61,7 @@ start_server() {
     fi
     sleep 0.1
   done
-  fail "server did not report 'listening on' within 30 s"
+  fail "server did not report server_listening within 30 s"
 }
 
 mkdir -p "$WORK/data"
