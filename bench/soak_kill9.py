@@ -169,10 +169,10 @@ class Server:
         log.close()
 
     def listening(self):
-        """True once this start has logged its listen line."""
+        """True once this start has logged its server_listening line."""
         with open(self.log_path, "rb") as f:
             f.seek(self.log_offset)
-            return b"listening on" in f.read()
+            return b"server_listening" in f.read()
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
