@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/chart.h"
+#include "client/diagnostics_view.h"
 #include "client/output.h"
 #include "client/progress.h"
 
@@ -32,6 +35,20 @@ std::string Epochs(int done, int total) {
 std::string ErrorText(const v1::ErrorInfo& error) {
   return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(error.code())),
                       ": ", error.message());
+}
+
+// The first `width` code points of UTF-8 `line` (every character the frame
+// draws is one column wide): a wrapped row would break the in-place redraw.
+std::string FitColumns(std::string line, int width) {
+  int columns = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if ((static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) continue;  // continuation
+    if (++columns > width) {
+      line.resize(i);
+      break;
+    }
+  }
+  return line;
 }
 
 }  // namespace
@@ -101,6 +118,14 @@ void WatchState::Apply(const v1::JobEvent& event) {
       }
       break;
     }
+    case v1::JobEvent::kDiagnostics: {
+      const v1::DiagnosticsBatch& batch = event.diagnostics();
+      if (batch.snapshots_size() > 0) {
+        last_diagnostics_ = batch.snapshots(batch.snapshots_size() - 1);
+        step_ = std::max(step_, last_diagnostics_->step());
+      }
+      break;
+    }
     default:
       break;
   }
@@ -149,6 +174,13 @@ std::optional<std::string> PlainEventLine(const WatchState& state,
       const v1::CheckpointSaved& c = event.checkpoint_saved();
       return absl::StrFormat("checkpoint %s (%s, epoch %d, step %d)", c.checkpoint_id(),
                              v1::CheckpointReason_Name(c.reason()), c.epoch(), c.step());
+    }
+    case v1::JobEvent::kDiagnostics: {
+      const v1::DiagnosticsBatch& batch = event.diagnostics();
+      if (batch.snapshots_size() == 0) return std::nullopt;
+      const std::vector<std::string> rows =
+          RenderDiagnostics(batch.snapshots(batch.snapshots_size() - 1), SIZE_MAX);
+      return absl::StrJoin(rows, "\n");
     }
     case v1::JobEvent::kLog: {
       std::string level = v1::LogLevel_Name(event.log().level());
@@ -200,6 +232,11 @@ std::vector<std::string> RenderLiveFrame(const WatchState& state, int width,
   }
   for (size_t i = 0; i < 2; ++i) {
     if (static_cast<int>(lines[i].size()) > width) lines[i].resize(std::max(width, 0));
+  }
+  if (state.last_diagnostics().has_value()) {
+    for (std::string& row : RenderDiagnostics(*state.last_diagnostics(), kLiveDiagnosticsLayers)) {
+      lines.push_back(FitColumns(std::move(row), std::max(width, 0)));
+    }
   }
   return lines;
 }

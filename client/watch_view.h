@@ -1,9 +1,9 @@
 // What `trainyard jobs watch` shows. WatchState folds the event stream into
 // the numbers worth showing; WatchView prints them — on a terminal as a live
-// block (progress, loss and accuracy, a loss chart) redrawn in place with
-// ANSI escapes, otherwise as plain lines (one per epoch, state change,
-// checkpoint and log line; step metrics are not printed) — and ends with a
-// summary.
+// block (progress, loss and accuracy, a loss chart, the newest per-layer
+// diagnostics table) redrawn in place with ANSI escapes, otherwise as plain
+// lines (one per epoch, state change, checkpoint and log line, a table per
+// diagnostics event; step metrics are not printed) — and ends with a summary.
 #ifndef TRAINYARD_CLIENT_WATCH_VIEW_H_
 #define TRAINYARD_CLIENT_WATCH_VIEW_H_
 
@@ -50,6 +50,10 @@ class WatchState {
   // Step losses (thinned, see kMaxLossPoints), or per-epoch training losses
   // when the job logs no steps.
   std::vector<double> LossSeries() const;
+  // The newest per-layer diagnostics snapshot, if the job sends them.
+  const std::optional<v1::DiagnosticsSnapshot>& last_diagnostics() const {
+    return last_diagnostics_;
+  }
   const v1::ErrorInfo& error() const { return error_; }
   const std::string& last_reason() const { return last_reason_; }
   // Running time: first RUNNING to the terminal state (or `now`); -1 unknown.
@@ -67,6 +71,7 @@ class WatchState {
   double last_loss_;  // NaN until set
   double last_lr_;
   std::optional<v1::EpochSummary> last_epoch_;
+  std::optional<v1::DiagnosticsSnapshot> last_diagnostics_;
   double best_val_accuracy_ = -1;
   int best_val_epoch_ = 0;
   std::vector<double> losses_;
@@ -81,12 +86,15 @@ class WatchState {
 };
 
 // The plain-text line for `event` (after `state` has applied it), or nothing
-// for events not shown in plain mode (step metrics, heartbeats).
+// for events not shown in plain mode (step metrics, heartbeats). A
+// diagnostics event gives several lines: the table of its newest snapshot
+// (the event batches those since the previous one).
 std::optional<std::string> PlainEventLine(const WatchState& state,
                                           const v1::JobEvent& event);
 
-// The live block: a status line, a metrics line, then the loss chart, each
-// at most `width` columns.
+// The live block: a status line, a metrics line, the loss chart, then the
+// newest diagnostics table (at most kLiveDiagnosticsLayers layers), if any.
+inline constexpr size_t kLiveDiagnosticsLayers = 12;
 std::vector<std::string> RenderLiveFrame(const WatchState& state, int width,
                                          absl::Time now);
 

@@ -35,6 +35,8 @@ struct PassContext {
   Parallel* parallel = nullptr;
 };
 
+class Sequential;
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -58,6 +60,9 @@ class Layer {
   virtual void Bind(Scalar* params, Scalar* grads, Scalar* state) {
     (void)params, (void)grads, (void)state;
   }
+
+  // The layer list nested inside (a residual block's body), or null.
+  virtual const Sequential* nested() const { return nullptr; }
 
   // Initialises parameters (and resets state, e.g. running variance to 1).
   virtual void Initialize(Rng& rng) { (void)rng; }

@@ -74,6 +74,18 @@ struct LayerKind {
   // For the activation kind only: the activation the spec applies, which is
   // what ends a default initialiser's search.
   v1::ActivationKind (*activation)(const v1::LayerSpec& spec) = nullptr;
+
+  // For nesting kinds: the nested layer list of `spec`, whose built layers are
+  // Layer::nested() (per-layer diagnostics name them by it).
+  const google::protobuf::RepeatedPtrField<v1::LayerSpec>& (*nested_layers)(
+      const v1::LayerSpec& spec) = nullptr;
+  // Per-layer diagnostics (core/diagnostics.h): whether the layer's output is
+  // summarised like an activation's (mean, std, zeros, histogram).
+  bool diagnose_output = false;
+  // Names of the equal-length parts the layer's state is made of, each
+  // summarised over its features by the diagnostics (batch norm:
+  // running_mean, running_var). Empty: the state is not summarised.
+  absl::Span<const char* const> state_parts = {};
 };
 
 // The entry for `kind_case`, or null (KIND_NOT_SET, or a kind this build's

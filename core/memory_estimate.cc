@@ -113,7 +113,13 @@ MemoryEstimate EstimateTrainingMemory(const v1::ModelSpec& spec, int64_t batch) 
 MemoryEstimate EstimateTrainingMemory(const TrainingPlan& plan) {
   const int64_t step = std::min<int64_t>(plan.training().batch_size(), plan.train_samples());
   const int64_t eval = std::min<int64_t>(kEvalBatch, plan.validation_samples());
-  return EstimateTrainingMemory(plan.model(), std::max(step, eval));
+  MemoryEstimate e = EstimateTrainingMemory(plan.model(), std::max(step, eval));
+  // Diagnostics keep a copy of the parameters (the weights before the step
+  // they measure, core/diagnostics.h).
+  if (plan.training().has_diagnostics()) {
+    e.parameter_bytes = Add(e.parameter_bytes, Mul(plan.model_shape().num_params, kScalar));
+  }
+  return e;
 }
 
 MemoryEstimate EstimateInferenceMemory(const v1::ModelSpec& spec, int64_t rows, bool mc) {

@@ -43,7 +43,8 @@ MemoryEstimate EstimateTrainingMemory(const v1::ModelSpec& spec, int64_t batch);
 
 // A training step of the plan's mini-batch (batch_size, or all the training
 // samples when there are fewer), or its validation pass in batches of
-// kEvalBatch rows, whichever is bigger.
+// kEvalBatch rows, whichever is bigger; with diagnostics, one more copy of
+// the parameters.
 MemoryEstimate EstimateTrainingMemory(const TrainingPlan& plan);
 
 // Evaluation or prediction of `rows` rows at once (Monte-Carlo: `mc` true,

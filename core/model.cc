@@ -32,6 +32,8 @@ Model::Model(v1::ModelSpec spec, std::unique_ptr<Sequential> net)
 
 Model::~Model() = default;
 
+const Sequential& Model::net() const { return *net_; }
+
 const Shape& Model::input_shape() const { return net_->input_shape(); }
 const Shape& Model::output_shape() const { return net_->output_shape(); }
 int Model::input_dim() const { return net_->input_dim(); }

@@ -47,6 +47,9 @@ class Model {
   Scalar* state() { return state_.data(); }
   const Scalar* state() const { return state_.data(); }
 
+  // The top-level layer list (its layers are bound in spec order).
+  const Sequential& net() const;
+
   // Draws initial weights from `rng` (per the spec's initialisers) and resets
   // layer state.
   void Initialize(Rng& rng);

@@ -103,6 +103,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainingPlan plan,
   Rng init_rng = root.Fork(kInitStream);
   st->model->Initialize(init_rng);
   st->dropout_rng = root.Fork(kDropoutStream);
+  if (config.has_diagnostics()) {
+    st->diagnostics = std::make_unique<DiagnosticsRecorder>(*st->model, config.diagnostics());
+  }
   st->parallel = std::make_unique<Parallel>(options.threads);
   st->early.set_best_val_loss(INFINITY);
   return std::unique_ptr<Trainer>(new Trainer(std::move(st)));

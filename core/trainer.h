@@ -137,7 +137,9 @@ class Trainer {
   // One mini-batch of the current epoch: gather and preprocess it, forward,
   // loss, backward, the gradient reducer, gradient-norm clipping, the
   // learning-rate schedule, the optimiser step, and the step and epoch
-  // counters; observer->OnStep every log_every_steps steps. The first step of
+  // counters; observer->OnStep every log_every_steps steps and, when the
+  // config has diagnostics, observer->OnDiagnostics every
+  // diagnostics.every_steps steps (core/diagnostics.h). The first step of
   // an epoch (since the trainer was built or last stopped) starts the epoch's
   // visiting order and its clock. Never ends the epoch: once
   // steps_left_in_epoch() is 0, RunEpoch does. Returns the step's metrics.

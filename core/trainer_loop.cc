@@ -140,6 +140,10 @@ absl::StatusOr<StepMetrics> Trainer::Step(TrainingObserver* observer) {
   }
   const double lr = LearningRateAt(cfg.schedule(), st.optimizer->base_learning_rate(),
                                    st.step, st.steps_per_epoch());
+  // Diagnostics measure this step's update, so they copy the weights first.
+  const bool diagnose = st.diagnostics != nullptr && observer != nullptr &&
+                        (st.step + 1) % st.diagnostics->every_steps() == 0;
+  if (diagnose) st.diagnostics->BeforeUpdate(*st.model);
   st.optimizer->Step(params, grads, lr);
 
   st.epoch_loss_sum += loss * static_cast<double>(n);
@@ -150,6 +154,10 @@ absl::StatusOr<StepMetrics> Trainer::Step(TrainingObserver* observer) {
   const StepMetrics metrics{st.step, epoch, loss, lr, grad_norm};
   if (observer != nullptr && st.step % st.log_every_steps == 0) {
     observer->OnStep(metrics);
+  }
+  if (diagnose) {
+    st.diagnostics->Measure(*st.model, st.step, epoch, &st.diagnostics_snapshot);
+    observer->OnDiagnostics(st.diagnostics_snapshot);
   }
   return metrics;
 }

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/dataset.h"
+#include "core/diagnostics.h"
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optimizer.h"
@@ -64,6 +65,11 @@ struct Trainer::State {
 
   v1::EarlyStoppingState early;
   std::vector<v1::EpochSummary> history;
+
+  // Per-layer diagnostics; null when the config asks for none (then the only
+  // per-step cost is the null check). The snapshot is reused.
+  std::unique_ptr<DiagnosticsRecorder> diagnostics;
+  v1::DiagnosticsSnapshot diagnostics_snapshot;
 
   // Reused buffers: no allocation per step once sized.
   std::vector<int64_t> perm;

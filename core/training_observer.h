@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "trainyard/v1/checkpoint.pb.h"
+#include "trainyard/v1/diagnostics.pb.h"
 
 namespace trainyard {
 
@@ -33,6 +34,10 @@ class TrainingObserver {
   virtual void OnEpoch(const v1::EpochSummary&) {}
   // A checkpoint is due (every checkpoint_every_epochs). The default ignores it.
   virtual void OnCheckpoint(const v1::Checkpoint&) {}
+  // Every TrainingConfig.diagnostics.every_steps steps, only when diagnostics
+  // are configured; right after that step's OnStep, if any. The snapshot is
+  // reused by the next call: copy what is kept.
+  virtual void OnDiagnostics(const v1::DiagnosticsSnapshot&) {}
 };
 
 // Passes every callback to each of its observers, in the order they were
@@ -60,6 +65,9 @@ class TrainingObserverList final : public TrainingObserver {
   }
   void OnCheckpoint(const v1::Checkpoint& c) override {
     for (TrainingObserver* o : observers_) o->OnCheckpoint(c);
+  }
+  void OnDiagnostics(const v1::DiagnosticsSnapshot& d) override {
+    for (TrainingObserver* o : observers_) o->OnDiagnostics(d);
   }
 
  private:

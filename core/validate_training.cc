@@ -201,6 +201,12 @@ absl::Status ValidateTrainingConfig(const v1::TrainingConfig& config) {
     return Invalid("log_every_steps",
                    absl::StrCat("must be > 0, got ", config.log_every_steps()));
   }
+  // Set means on: a period of 0 is a mistake, not a way to turn them off.
+  if (config.has_diagnostics() && config.diagnostics().every_steps() < 1) {
+    return Invalid("diagnostics.every_steps",
+                   absl::StrCat("must be >= 1 (leave diagnostics unset for none), got ",
+                                config.diagnostics().every_steps()));
+  }
   return absl::OkStatus();
 }
 

@@ -57,10 +57,12 @@ struct EventSubscription::JobLog {
   int64_t last_written ABSL_GUARDED_BY(append_mu) = 0;
   bool ended ABSL_GUARDED_BY(append_mu) = false;  // terminal event written
   std::vector<v1::StepPoint> points ABSL_GUARDED_BY(append_mu);
+  std::vector<v1::DiagnosticsSnapshot> snapshots ABSL_GUARDED_BY(append_mu);
   absl::Time last_write ABSL_GUARDED_BY(append_mu);
-  // Whether the newest written event carried step points. The first point
-  // after any other event (e.g. RUNNING) is written at once, so a watcher sees
-  // the first loss right away rather than after max_step_delay.
+  // Whether the newest write was only of buffered points and snapshots. The
+  // first point or snapshot after any other event (e.g. RUNNING) is written
+  // at once, so a watcher sees the first loss right away rather than after
+  // max_step_delay.
   bool last_write_had_points ABSL_GUARDED_BY(append_mu) = false;
 
   // What watchers see; held only for short, non-blocking sections.
@@ -193,11 +195,18 @@ absl::StatusOr<std::shared_ptr<EventLog::JobLog>> EventLog::GetOrLoad(std::strin
 absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEvent> batch,
                                               Waiters* wake, StoreWrite* write) {
   std::vector<v1::JobEvent> all;
-  all.reserve(batch.size() + 1);
+  all.reserve(batch.size() + 2);
   if (!log.points.empty()) {
     v1::JobEvent step;
     for (const v1::StepPoint& p : log.points) *step.mutable_step_metrics()->add_points() = p;
     all.push_back(std::move(step));
+  }
+  if (!log.snapshots.empty()) {
+    v1::JobEvent diagnostics;
+    for (const v1::DiagnosticsSnapshot& d : log.snapshots) {
+      *diagnostics.mutable_diagnostics()->add_snapshots() = d;
+    }
+    all.push_back(std::move(diagnostics));
   }
   for (v1::JobEvent& e : batch) all.push_back(std::move(e));
   if (all.empty()) return log.last_written;
@@ -227,6 +236,7 @@ absl::StatusOr<int64_t> EventLog::WriteLocked(JobLog& log, std::vector<v1::JobEv
   log.last_written = seq;
   log.last_write_had_points = batch.empty();
   log.points.clear();
+  log.snapshots.clear();
   log.last_write = now;
   log.ended = terminal;
 
@@ -297,20 +307,59 @@ absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPo
           absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
     }
     l.points.push_back(point);
-    if (static_cast<int>(l.points.size()) >= options_.max_points_per_event ||
-        !l.last_write_had_points ||
-        options_.clock() - l.last_write >= options_.max_step_delay) {
-      status = WriteLocked(l, {}, &wake).status();
-      // While the store refuses writes (a full disk) the points would pile
-      // up for as long as training goes on: keep only the newest few
-      // batches' worth; the older ones could not be stored anyway.
-      const size_t cap = 4 * static_cast<size_t>(options_.max_points_per_event);
-      if (!status.ok() && l.points.size() > cap) {
-        l.points.erase(l.points.begin(), l.points.end() - static_cast<ptrdiff_t>(cap));
-      }
-    }
+    status = FlushBufferedLocked(
+        l, static_cast<int>(l.points.size()) >= options_.max_points_per_event, &wake);
   }
   FireAll(wake);
+  return status;
+}
+
+absl::Status EventLog::AppendDiagnostics(std::string_view job_id,
+                                         const v1::DiagnosticsSnapshot& snapshot) {
+  absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
+  if (!log.ok()) return log.status();
+  Waiters wake;
+  absl::Status status;
+  {
+    JobLog& l = **log;
+    absl::MutexLock lock(&l.append_mu);
+    if (l.ended) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
+    }
+    l.snapshots.push_back(snapshot);
+    status = FlushBufferedLocked(
+        l, static_cast<int>(l.snapshots.size()) >= options_.max_snapshots_per_event, &wake);
+  }
+  FireAll(wake);
+  return status;
+}
+
+namespace {
+
+// Keeps the newest `cap` items.
+template <typename T>
+void KeepNewest(std::vector<T>& items, size_t cap) {
+  if (items.size() > cap) {
+    items.erase(items.begin(), items.end() - static_cast<ptrdiff_t>(cap));
+  }
+}
+
+}  // namespace
+
+absl::Status EventLog::FlushBufferedLocked(JobLog& l, bool full, Waiters* wake) {
+  if (!full && l.last_write_had_points &&
+      options_.clock() - l.last_write < options_.max_step_delay) {
+    return absl::OkStatus();
+  }
+  absl::Status status = WriteLocked(l, {}, wake).status();
+  // While the store refuses writes (a full disk) the buffers would pile up
+  // for as long as training goes on: keep only the newest few batches'
+  // worth; the older ones could not be stored anyway.
+  if (!status.ok()) {
+    KeepNewest(l.points, 4 * static_cast<size_t>(options_.max_points_per_event));
+    KeepNewest(l.snapshots, 4 * static_cast<size_t>(options_.max_snapshots_per_event));
+  }
   return status;
 }
 
@@ -394,7 +443,7 @@ void EventLog::ForgetIfEmpty(const std::shared_ptr<JobLog>& log) {
   absl::MutexLock lock(&mu_);
   {
     absl::MutexLock append_lock(&log->append_mu);
-    if (log->last_written != 0 || !log->points.empty()) return;
+    if (log->last_written != 0 || !log->points.empty() || !log->snapshots.empty()) return;
   }
   {
     absl::MutexLock log_lock(&log->mu);

@@ -62,6 +62,11 @@ struct EventLogOptions {
   // write, or before any other event of the job. > 0.
   int max_points_per_event = 64;
   absl::Duration max_step_delay = absl::Seconds(1);
+  // Diagnostics snapshots are batched the same way into one DiagnosticsBatch
+  // event (written right after the StepMetrics event of the same flush), at
+  // most this many per event; they share max_step_delay and the
+  // first-after-another-event rule with the step points. > 0.
+  int max_snapshots_per_event = 8;
   // Time source for event timestamps and batching (injectable for tests).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -148,7 +153,13 @@ class EventLog {
   // newest 4 * max_points_per_event points are kept.
   absl::Status AppendStepPoint(std::string_view job_id, const v1::StepPoint& point);
 
-  // Writes the job's buffered step points now (call from a periodic timer so
+  // Buffers one diagnostics snapshot; see max_snapshots_per_event. Errors as
+  // AppendStepPoint; while flushes fail, only the newest
+  // 4 * max_snapshots_per_event snapshots are kept.
+  absl::Status AppendDiagnostics(std::string_view job_id,
+                                 const v1::DiagnosticsSnapshot& snapshot);
+
+  // Writes the job's buffered step points and snapshots now (call from a periodic timer so
   // points do not wait for the next step of a stalled job). No-op if none.
   absl::Status Flush(std::string_view job_id);
   absl::Status FlushAll();
@@ -182,7 +193,8 @@ class EventLog {
   using JobLog = EventSubscription::JobLog;
 
   absl::StatusOr<std::shared_ptr<JobLog>> GetOrLoad(std::string_view job_id);
-  // Writes `batch` (events without seqs) plus buffered points.
+  // Writes `batch` (events without seqs) after the buffered points and
+  // snapshots.
   // REQUIRES: log->append_mu held.
   // Collects the subscriptions to wake into `wake`; the caller fires them
   // after releasing append_mu.
@@ -195,6 +207,12 @@ class EventLog {
       JobLog& log, std::vector<v1::JobEvent> batch,
       std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake,
       StoreWrite* write = nullptr);
+  // After AppendStepPoint or AppendDiagnostics buffered one item: writes the
+  // buffers when `full`, when the job's last write was another event, or
+  // when max_step_delay has passed; if that fails, trims each buffer to its
+  // cap. REQUIRES: log.append_mu held.
+  absl::Status FlushBufferedLocked(
+      JobLog& log, bool full, std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake);
   void MaybeForget(const std::shared_ptr<JobLog>& log);
   // Drops a log that never wrote an event and has no watcher.
   void ForgetIfEmpty(const std::shared_ptr<JobLog>& log);

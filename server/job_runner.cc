@@ -56,6 +56,19 @@ class JobRunner::Observer final : public TrainingObserver {
     if (d_.after_training_step) d_.after_training_step(job_id_, m.step);
   }
 
+  void OnDiagnostics(const v1::DiagnosticsSnapshot& snapshot) override {
+    // Like a step point, a lost snapshot does not stop training. The first
+    // failure of a streak is logged (a snapshot can come every step, so not
+    // each one); the epoch summaries still report the run.
+    absl::Status s = d_.events->AppendDiagnostics(job_id_, snapshot);
+    if (!s.ok() && !diagnostics_failing_) {
+      LogJobError(job_id_,
+                  "diagnostics not logged (further failures unreported until one succeeds)",
+                  s);
+    }
+    diagnostics_failing_ = !s.ok();
+  }
+
   void OnEpoch(const v1::EpochSummary& summary) override {
     v1::JobEvent event;
     *event.mutable_epoch_metrics() = summary;
@@ -83,6 +96,7 @@ class JobRunner::Observer final : public TrainingObserver {
  private:
   const JobRunner::Deps& d_;
   const std::string job_id_;
+  bool diagnostics_failing_ = false;  // the latest snapshot was not logged
 };
 
 void JobRunner::WorkerLoop(int worker) {

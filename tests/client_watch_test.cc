@@ -243,6 +243,72 @@ TEST(WatchView, LiveFrameOnTerminalRedrawsInPlaceWithChart) {
   EXPECT_NE(text.find("\x1b[2K"), std::string::npos);
 }
 
+v1::JobEvent DiagnosticsEvent(int64_t seq) {
+  v1::JobEvent e;
+  e.set_seq(seq);
+  v1::DiagnosticsSnapshot* old = e.mutable_diagnostics()->add_snapshots();
+  old->set_step(10);
+  v1::DiagnosticsSnapshot* s = e.mutable_diagnostics()->add_snapshots();
+  s->set_step(20);
+  s->set_epoch(1);
+  v1::LayerDiagnostics* dense = s->add_layers();
+  dense->set_path("layers[0].dense");
+  dense->mutable_parameters()->set_grad_norm(0.125);
+  dense->mutable_parameters()->set_weight_norm(3.5);
+  dense->mutable_parameters()->set_update_ratio(0.002);
+  v1::LayerDiagnostics* relu = s->add_layers();
+  relu->set_path("layers[1].activation");
+  relu->mutable_activation()->set_mean(0.25);
+  relu->mutable_activation()->set_std(0.5);
+  relu->mutable_activation()->set_zero_fraction(0.375);
+  v1::Histogram* h = relu->mutable_activation()->mutable_histogram();
+  h->set_min(0);
+  h->set_max(2);
+  for (int c : {8, 0, 4, 1}) h->add_counts(c);
+  v1::LayerDiagnostics* bn = s->add_layers();
+  bn->set_path("layers[2].batch_norm");
+  bn->mutable_parameters()->set_grad_norm(1);
+  bn->mutable_parameters()->set_weight_norm(2);
+  bn->mutable_parameters()->set_update_ratio(0.5);
+  v1::StateDiagnostics* mean = bn->add_state();
+  mean->set_name("running_mean");
+  mean->mutable_summary()->set_mean(0.5);
+  mean->mutable_summary()->set_min(-1);
+  mean->mutable_summary()->set_max(2);
+  return e;
+}
+
+// A diagnostics event prints the table of its newest snapshot: one row per
+// layer, the histogram as blocks, batch norm's running statistics below it.
+TEST(WatchView, DiagnosticsPrintTheNewestSnapshotAsATable) {
+  std::ostringstream out;
+  WatchView view(out, /*is_tty=*/false, 80);
+  view.Start(QueuedJob());
+  view.OnEvent(DiagnosticsEvent(1));
+  EXPECT_EQ(view.state().step(), 20);
+  EXPECT_EQ(out.str(),
+            "diagnostics at step 20 (epoch 1)\n"
+            "  layer                                 |grad|       |w|  |dw|/|w|      mean       std  zeros\n"
+            "  layers[0].dense                        0.125       3.5     0.002\n"
+            "  layers[1].activation                                                  0.25       0.5  37.5%  [0 █ ▄▁ 2]\n"
+            "  layers[2].batch_norm                       1         2       0.5\n"
+            "                                     running_mean 0.5 [-1, 2]\n");
+}
+
+TEST(WatchView, LiveFrameShowsTheNewestDiagnosticsWithinTheWidth) {
+  std::ostringstream out;
+  WatchView view(out, /*is_tty=*/true, 60);
+  view.Start(QueuedJob());
+  view.OnEvent(StateEvent(1, v1::QUEUED, v1::RUNNING, 990));
+  view.OnEvent(DiagnosticsEvent(2));
+  view.Finish(nullptr);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("diagnostics at step 20 (epoch 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("  layers[1].activation"), std::string::npos) << text;
+  // Rows are cut at 60 columns, so the histogram (past column 60) is not drawn.
+  EXPECT_EQ(text.find("█"), std::string::npos) << text;
+}
+
 TEST(WatchState, LossSeriesIsBoundedAndKeepsItsMean) {
   WatchState state;
   const int n = static_cast<int>(WatchState::kMaxLossPoints) * 3;

@@ -8,6 +8,7 @@
 #include "core/checkpoint.h"
 #include "core/evaluate.h"
 #include "core/trainer.h"
+#include "core/training_plan.h"
 #include "gtest/gtest.h"
 #include "tests/testing/specs.h"
 
@@ -57,6 +58,22 @@ TEST(MemoryEstimateTest, SmallJobsFitAndTheEstimateGrowsWithTheBatch) {
   // Monte-Carlo inference needs more per row than a plain pass.
   EXPECT_GT(EstimateInferenceMemory(spec, 10, true).total(),
             EstimateInferenceMemory(spec, 10, false).total());
+}
+
+TEST(MemoryEstimateTest, DiagnosticsAddOneCopyOfTheParameters) {
+  TrainingPlanInputs in;
+  in.model = FromJson<v1::ModelSpec>(R"({"input_dim": 4, "layers": [
+      {"dense": {"units": 16}}, {"activation": {"kind": "RELU"}}, {"dense": {"units": 3}}]})");
+  in.training = FromJson<v1::TrainingConfig>(R"({"loss": {"kind": "SOFTMAX_CROSS_ENTROPY"},
+      "optimizer": {"adam": {}}, "batch_size": 8, "epochs": 1})");
+  in.train = GivenDataset(BlobsDataset(30, 4, 1));
+  auto plain = BuildTrainingPlan(in);
+  in.training.mutable_diagnostics()->set_every_steps(10);
+  auto diagnosed = BuildTrainingPlan(in);
+  ASSERT_TRUE(plain.ok() && diagnosed.ok());
+  EXPECT_EQ(EstimateTrainingMemory(*diagnosed).parameter_bytes -
+                EstimateTrainingMemory(*plain).parameter_bytes,
+            int64_t{(4 * 16 + 16 + 16 * 3 + 3)} * int64_t{sizeof(Scalar)});
 }
 
 TEST(MemoryEstimateTest, SaturatesInsteadOfWrapping) {

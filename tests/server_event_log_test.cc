@@ -285,6 +285,60 @@ TEST_F(EventLogTest, StepPointsAreBatchedAndFlushedBeforeOtherEvents) {
   ASSERT_EQ(events[6]->step_metrics().points_size(), 1);
 }
 
+// Diagnostics snapshots are batched like step points, go out with them in
+// the same flush (points first), are stored, and replay after any seq, also
+// from a fresh log over the same store (a restarted server).
+TEST_F(EventLogTest, DiagnosticsAreBatchedWithStepPointsAndReplayAfterSeq) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  EventLogOptions options;
+  options.max_points_per_event = 100;
+  options.max_snapshots_per_event = 2;
+  options.clock = [&now] { return now; };
+  auto snapshot = [](int step) {
+    v1::DiagnosticsSnapshot d;
+    d.set_step(step);
+    v1::LayerDiagnostics* l = d.add_layers();
+    l->set_path("layers[0].dense");
+    l->mutable_parameters()->set_grad_norm(step * 0.5);
+    return d;
+  };
+  auto point = [](int step) {
+    v1::StepPoint p;
+    p.set_step(step);
+    return p;
+  };
+  {
+    EventLog log(store_.get(), options);
+    ASSERT_TRUE(log.Append("job-1", Log("started")).ok());                // seq 1
+    ASSERT_TRUE(log.AppendDiagnostics("job-1", snapshot(10)).ok());       // first: seq 2
+    EXPECT_EQ(*log.LastSeq("job-1"), 2);
+    ASSERT_TRUE(log.AppendStepPoint("job-1", point(19)).ok());
+    ASSERT_TRUE(log.AppendDiagnostics("job-1", snapshot(20)).ok());
+    EXPECT_EQ(*log.LastSeq("job-1"), 2);  // buffered
+    ASSERT_TRUE(log.AppendDiagnostics("job-1", snapshot(30)).ok());  // full: seqs 3, 4
+    EXPECT_EQ(*log.LastSeq("job-1"), 4);
+    ASSERT_TRUE(log.AppendDiagnostics("job-1", snapshot(40)).ok());
+    ASSERT_TRUE(log.Append("job-1", State(v1::RUNNING, v1::SUCCEEDED)).ok());  // 5, 6
+  }
+  EventLog reopened(store_.get(), options);
+  Watcher all(reopened, "job-1", 0);
+  auto events = all.Read();
+  ExpectSeqs(events, 1, 6);
+  ASSERT_EQ(events[1]->diagnostics().snapshots_size(), 1);
+  EXPECT_EQ(events[1]->diagnostics().snapshots(0).step(), 10);
+  ASSERT_EQ(events[2]->step_metrics().points_size(), 1);
+  ASSERT_EQ(events[3]->diagnostics().snapshots_size(), 2);
+  EXPECT_EQ(events[3]->diagnostics().snapshots(1).step(), 30);
+  EXPECT_EQ(events[3]->diagnostics().snapshots(1).layers(0).parameters().grad_norm(), 15);
+  EXPECT_EQ(events[4]->diagnostics().snapshots(0).step(), 40);
+  EXPECT_TRUE(events[5]->has_state_change());
+
+  Watcher after(reopened, "job-1", 3);
+  auto rest = after.Read();
+  ExpectSeqs(rest, 4, 6);
+  EXPECT_EQ(rest[0]->SerializeAsString(), events[3]->SerializeAsString());
+}
+
 TEST_F(EventLogTest, RejectsBadEventsAndCursors) {
   EventLog log(store_.get());
   EXPECT_EQ(log.Append("job-1", v1::JobEvent()).status().code(),

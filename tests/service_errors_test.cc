@@ -88,6 +88,18 @@ TEST_F(ServiceErrorsTest, BadCsvNamesLineAndColumn) {
   EXPECT_TRUE(Contains(s.error_message(), "column 2")) << s.error_message();
 }
 
+TEST_F(ServiceErrorsTest, DiagnosticsWithoutAPeriodAreRefusedAtSubmit) {
+  Start();
+  v1::Dataset ds = UploadOk();
+  v1::SubmitJobRequest req = TinyJob(ds.id(), 1);
+  req.mutable_training()->mutable_diagnostics()->set_histograms(true);  // every_steps 0
+  v1::Job job;
+  grpc::Status s = stub_->SubmitJob(Ctx().get(), req, &job);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(Contains(s.error_message(), "training.diagnostics.every_steps must be >= 1"))
+      << s.error_message();
+}
+
 TEST_F(ServiceErrorsTest, UploadWithoutHeaderOrTrailerIsInvalidArgument) {
   Start();
   v1::Dataset ds;

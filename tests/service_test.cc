@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "tests/testing/service_fixture.h"
 
 namespace trainyard::testing {
@@ -174,6 +175,54 @@ TEST_F(ServiceTest, WatcherReconnectsWithAfterSeqWithoutGapOrDuplicate) {
   ASSERT_TRUE(Watch(job.id(), 0, &all).ok());
   ASSERT_EQ(all.size(), first.size() + rest.size());
   EXPECT_EQ(all.back().SerializeAsString(), rest.back().SerializeAsString());
+}
+
+// A job that asks for diagnostics streams them through WatchJob (every
+// every_steps steps, each layer by its path), a watcher resuming after a seq
+// gets the same events again, and a job that does not ask gets none.
+TEST_F(ServiceTest, WatchJobDeliversDiagnosticsAndReplaysThemAfterSeq) {
+  Start();
+  v1::Dataset ds = UploadOk();
+  v1::SubmitJobRequest req = TinyJob(ds.id(), 3);  // 6 steps per epoch
+  req.mutable_training()->mutable_diagnostics()->set_every_steps(2);
+  req.mutable_training()->mutable_diagnostics()->set_histograms(true);
+  v1::Job job = SubmitOk(req);
+  v1::Job plain = SubmitOk(TinyJob(ds.id(), 3));
+
+  std::vector<v1::JobEvent> all;
+  ASSERT_TRUE(Watch(job.id(), 0, &all).ok());
+  ASSERT_TRUE(all.back().has_state_change());
+  ASSERT_EQ(all.back().state_change().to(), v1::SUCCEEDED);
+  std::vector<int64_t> steps;
+  int64_t first_seq = 0;
+  for (const v1::JobEvent& e : all) {
+    if (!e.has_diagnostics()) continue;
+    if (first_seq == 0) first_seq = e.seq();
+    for (const v1::DiagnosticsSnapshot& snap : e.diagnostics().snapshots()) {
+      steps.push_back(snap.step());
+      ASSERT_EQ(snap.layers_size(), 4);
+      EXPECT_EQ(snap.layers(0).path(), "layers[0].dense");
+      EXPECT_GT(snap.layers(0).parameters().grad_norm(), 0);
+      EXPECT_EQ(snap.layers(1).path(), "layers[1].activation");
+      EXPECT_EQ(snap.layers(1).activation().histogram().counts_size(), 20);
+      EXPECT_EQ(snap.layers(2).path(), "layers[2].dropout");
+      EXPECT_GT(snap.layers(2).activation().zero_fraction(), 0);  // rate 0.2
+      EXPECT_EQ(snap.layers(3).path(), "layers[3].dense");
+    }
+  }
+  EXPECT_THAT(steps, ::testing::ElementsAre(2, 4, 6, 8, 10, 12, 14, 16, 18));
+
+  std::vector<v1::JobEvent> replay;
+  ASSERT_TRUE(Watch(job.id(), first_seq - 1, &replay).ok());
+  ASSERT_EQ(replay.size(), all.size() - static_cast<size_t>(first_seq - 1));
+  for (size_t i = 0; i < replay.size(); ++i) {
+    EXPECT_EQ(replay[i].SerializeAsString(), all[first_seq - 1 + i].SerializeAsString());
+  }
+
+  std::vector<v1::JobEvent> undiagnosed;
+  ASSERT_TRUE(Watch(plain.id(), 0, &undiagnosed).ok());
+  ASSERT_EQ(undiagnosed.back().state_change().to(), v1::SUCCEEDED);
+  for (const v1::JobEvent& e : undiagnosed) EXPECT_FALSE(e.has_diagnostics()) << e.seq();
 }
 
 TEST_F(ServiceTest, DisconnectedWatcherDoesNotAffectTheJob) {

@@ -178,6 +178,10 @@ TEST(TrainingPlanTest, EachRefusalNamesTheRequestField) {
                      absl::StatusCode::kInvalidArgument,
                      "training.batch_size must be > 0, got 0"});
   }
+  cases.push_back({"diagnostics period",
+                   Inputs(Mlp(5), Config(R"("diagnostics": {"everySteps": 0})"), data),
+                   absl::StatusCode::kInvalidArgument,
+                   "training.diagnostics.every_steps must be >= 1"});
   cases.push_back({"input width", Inputs(Mlp(7), Config(), data),
                    absl::StatusCode::kInvalidArgument,
                    "dataset_id: model.input_dim is 7 but the dataset has 5 features"});

@@ -157,7 +157,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "early_stopping.min_delta must be >= 0 and finite, got -0.5"},
         BadConfig{"CheckpointEveryNegative", R"("checkpoint_every_epochs": -1)",
                   "checkpoint_every_epochs must be >= 0, got -1"},
-        BadConfig{"LogEveryZero", R"("log_every_steps": 0)", "log_every_steps must be > 0, got 0"}),
+        BadConfig{"LogEveryZero", R"("log_every_steps": 0)", "log_every_steps must be > 0, got 0"},
+        // An empty diagnostics message asks for them without saying how often.
+        BadConfig{"DiagnosticsEveryUnset", R"("diagnostics": {})",
+                  "diagnostics.every_steps must be >= 1 (leave diagnostics unset for none), got 0"},
+        BadConfig{"DiagnosticsEveryNegative", R"("diagnostics": {"every_steps": -5, "histograms": true})",
+                  "diagnostics.every_steps must be >= 1 (leave diagnostics unset for none), got -5"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return info.param.name; });
 
 TEST(ValidateTrainingConfigTest, UnknownEnumValuesAreRejected) {
@@ -209,7 +214,9 @@ INSTANTIATE_TEST_SUITE_P(
         R"("clip_grad_norm": 0, "validation_fraction": 0)",
         R"("clip_grad_norm": 1.0, "validation_fraction": 0.2, "early_stopping": {"patience": 5, "min_delta": 0.001, "restore_best": true})",
         R"("early_stopping": {"patience": 0}, "checkpoint_every_epochs": 0, "log_every_steps": 1)",
-        R"("seed": "18446744073709551615", "checkpoint_every_epochs": 5)"));
+        R"("seed": "18446744073709551615", "checkpoint_every_epochs": 5)",
+        R"("diagnostics": {"every_steps": 1})",
+        R"("diagnostics": {"every_steps": 2147483647, "histograms": true})"));
 
 TEST(DefaultsTest, LearningRateAndWeightDecay) {
   v1::OptimizerSpec spec;

@@ -55,6 +55,7 @@ const LayerKind kActivationLayerKind = {
     .num_state = NoScalars,
     .make = Make,
     .activation = Applied,
+    .diagnose_output = true,
 };
 
 ActivationLayer::ActivationLayer(Shape shape, v1::ActivationKind kind, Scalar alpha)

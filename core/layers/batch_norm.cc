@@ -48,6 +48,9 @@ absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Sha
       static_cast<Scalar>(bn.has_epsilon() ? bn.epsilon() : kDefaultNormEpsilon));
 }
 
+// The state's layout (batch_norm.h): running mean, then running variance.
+constexpr const char* kStateParts[] = {"running_mean", "running_var"};
+
 }  // namespace
 
 const LayerKind kBatchNormLayerKind = {
@@ -58,6 +61,7 @@ const LayerKind kBatchNormLayerKind = {
     .num_state = TwoPerFeature,
     .make = Make,
     .transparent_for_init = true,
+    .state_parts = kStateParts,
 };
 
 BatchNormLayer::BatchNormLayer(int features, Scalar momentum, Scalar epsilon)

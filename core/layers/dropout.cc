@@ -31,6 +31,7 @@ const LayerKind kDropoutLayerKind = {
     .num_state = NoScalars,
     .make = Make,
     .transparent_for_init = true,
+    .diagnose_output = true,
 };
 
 DropoutLayer::DropoutLayer(Shape shape, Scalar rate)

@@ -46,6 +46,11 @@ absl::StatusOr<std::unique_ptr<Layer>> Make(const v1::LayerSpec& spec, const Sha
       static_cast<Scalar>(block.has_scale() ? block.scale() : kDefaultScale));
 }
 
+const google::protobuf::RepeatedPtrField<v1::LayerSpec>& NestedLayers(
+    const v1::LayerSpec& spec) {
+  return spec.residual().layers();
+}
+
 }  // namespace
 
 // Its own parameters and state are none: F's are counted as the walker walks
@@ -58,6 +63,7 @@ const LayerKind kResidualLayerKind = {
     .num_state = NoScalars,
     .make = Make,
     .nests = true,
+    .nested_layers = NestedLayers,
 };
 
 ResidualLayer::ResidualLayer(Shape shape, std::unique_ptr<Sequential> body,

@@ -27,6 +27,7 @@ class ResidualLayer final : public Layer {
   std::string kind() const override { return "residual"; }
   Scalar scale() const { return scale_; }
   const Sequential& body() const { return *body_; }
+  const Sequential* nested() const override { return body_.get(); }
   int64_t num_params() const override { return body_->num_params(); }
   int64_t num_state() const override { return body_->num_state(); }
   void Bind(Scalar* params, Scalar* grads, Scalar* state) override;

@@ -50,6 +50,9 @@ class Sequential final : public Layer {
   size_t size() const { return layers_.size(); }
   Layer& layer(size_t i) { return *layers_[i]; }
   const Layer& layer(size_t i) const { return *layers_[i]; }
+  // Layer i's output of the latest Forward (empty before the first). The
+  // matrix stays at this address for the Sequential's lifetime.
+  const Matrix& output(size_t i) const { return outputs_[i]; }
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -184,6 +184,26 @@ class Client:
             c = ev.checkpoint_saved
             print(f"[{ev.seq:4d}] checkpoint {c.checkpoint_id[:12]}… epoch {c.epoch} "
                   f"step {c.step} ({pb.CheckpointReason.Name(c.reason)})")
+        elif kind == "diagnostics":
+            # One line per layer of the newest snapshot of the batch.
+            if not ev.diagnostics.snapshots:
+                return
+            snap = ev.diagnostics.snapshots[-1]
+            print(f"[{ev.seq:4d}] diagnostics at step {snap.step} epoch {snap.epoch}")
+            for layer in snap.layers:
+                parts = []
+                if layer.HasField("parameters"):
+                    p = layer.parameters
+                    parts.append(f"|g| {p.grad_norm:.3g} |w| {p.weight_norm:.3g} "
+                                 f"|dw|/|w| {p.update_ratio:.3g}")
+                if layer.HasField("activation"):
+                    a = layer.activation
+                    parts.append(f"mean {a.mean:.3g} std {a.std:.3g} "
+                                 f"zeros {100 * a.zero_fraction:.1f}%")
+                for st in layer.state:
+                    parts.append(f"{st.name} {st.summary.mean:.4g} "
+                                 f"[{st.summary.min:.4g}, {st.summary.max:.4g}]")
+                print(f"         {layer.path}: " + "  ".join(parts))
         elif kind == "log":
             print(f"[{ev.seq:4d}] {pb.LogLevel.Name(ev.log.level)}: {ev.log.text}")
 

@@ -126,6 +126,18 @@ assert dedup == list(range(1, len(dedup) + 1)), seqs[:20]
 PY
 pass "watch replay complete"
 
+# A job with per-layer diagnostics: plain `jobs watch` prints a table per
+# diagnostics event (15 steps per epoch, 2 epochs, every 10 steps).
+sed 's/"log_every_steps": 5}/"log_every_steps": 5, "epochs": 2, "diagnostics": {"every_steps": 10, "histograms": true}}/; s/"epochs": 8, //' \
+    "$WORK/training.json" >"$WORK/diag.json"
+DJOB=$(ty jobs submit --model "$WORK/model.json" --training "$WORK/diag.json" --dataset blobs \
+       2>"$WORK/cli.err") || fail "submit with diagnostics: $(cat "$WORK/cli.err")"
+ty jobs watch "$DJOB" >"$WORK/diag.out" 2>"$WORK/cli.err" || fail "watch of the diagnosed job"
+grep -q "^diagnostics at step 10 (epoch 1)" "$WORK/diag.out" || fail "no diagnostics table: $(cat "$WORK/diag.out")"
+grep -q "^  layers\[1\].activation " "$WORK/diag.out" || fail "no activation row: $(cat "$WORK/diag.out")"
+grep -q "^  layers\[2\].dropout " "$WORK/diag.out" || fail "no dropout row: $(cat "$WORK/diag.out")"
+pass "watch shows per-layer diagnostics"
+
 ty checkpoints list "$JOB" --output json >"$WORK/ckpts.json" || fail "checkpoints list"
 CKPT=$("$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checkpoints"]; print(c[-1]["id"]); assert len(c) >= 2' "$WORK/ckpts.json") \
   || fail "expected a periodic and a final checkpoint: $(cat "$WORK/ckpts.json")"

@@ -93,7 +93,8 @@ cat >"$WORK/training.json" <<'EOF'
 {"loss": {"kind": "SOFTMAX_CROSS_ENTROPY"},
  "optimizer": {"adam": {}, "learning_rate": 0.01},
  "batch_size": 32, "epochs": 60, "seed": 3,
- "validation_fraction": 0.1, "checkpoint_every_epochs": 20, "log_every_steps": 100}
+ "validation_fraction": 0.1, "checkpoint_every_epochs": 20, "log_every_steps": 100,
+ "diagnostics": {"every_steps": 300, "histograms": true}}
 EOF
 
 "$PYTHON" "$SRC_DIR/examples/python/client.py" --addr "$ADDR" \
@@ -107,6 +108,9 @@ grep -q -- '-> RUNNING' "$WORK/client.log" \
   || fail "the watch showed no RUNNING state change"
 grep -q 'epoch 60 ' "$WORK/client.log" || fail "the watch did not show the last epoch's metrics"
 grep -q -- '-> SUCCEEDED' "$WORK/client.log" || fail "the watch did not end with SUCCEEDED"
+grep -q 'diagnostics at step 300 ' "$WORK/client.log" || fail "the watch showed no diagnostics"
+grep -q 'layers\[1\].activation: mean' "$WORK/client.log" \
+  || fail "the watch showed no activation diagnostics"
 
 kill -TERM "$SERVER_PID"
 rc=0
