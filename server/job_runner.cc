@@ -62,9 +62,9 @@ class JobRunner::Observer final : public TrainingObserver {
     // each one); the epoch summaries still report the run.
     absl::Status s = d_.events->AppendDiagnostics(job_id_, snapshot);
     if (!s.ok() && !diagnostics_failing_) {
-      LogJobError(job_id_,
-                  "diagnostics not logged (further failures unreported until one succeeds)",
-                  s);
+      d_.logger->Problem(LogLevel::kWarn, "store_error", job_id_,
+                         "diagnostics not logged (further failures unreported until one succeeds)",
+                         s);
     }
     diagnostics_failing_ = !s.ok();
   }
