@@ -294,7 +294,8 @@ absl::StatusOr<int64_t> EventLog::AppendOne(std::string_view job_id, v1::JobEven
   return seq;
 }
 
-absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPoint& point) {
+absl::Status EventLog::AppendBuffered(std::string_view job_id,
+                                      absl::FunctionRef<bool(JobLog&)> buffer) {
   absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
   if (!log.ok()) return log.status();
   Waiters wake;
@@ -306,33 +307,26 @@ absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPo
       return absl::FailedPreconditionError(
           absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
     }
-    l.points.push_back(point);
-    status = FlushBufferedLocked(
-        l, static_cast<int>(l.points.size()) >= options_.max_points_per_event, &wake);
+    const bool full = buffer(l);
+    status = FlushBufferedLocked(l, full, &wake);
   }
   FireAll(wake);
   return status;
 }
 
+absl::Status EventLog::AppendStepPoint(std::string_view job_id, const v1::StepPoint& point) {
+  return AppendBuffered(job_id, [&](JobLog& l) {
+    l.points.push_back(point);
+    return static_cast<int>(l.points.size()) >= options_.max_points_per_event;
+  });
+}
+
 absl::Status EventLog::AppendDiagnostics(std::string_view job_id,
                                          const v1::DiagnosticsSnapshot& snapshot) {
-  absl::StatusOr<std::shared_ptr<JobLog>> log = GetOrLoad(job_id);
-  if (!log.ok()) return log.status();
-  Waiters wake;
-  absl::Status status;
-  {
-    JobLog& l = **log;
-    absl::MutexLock lock(&l.append_mu);
-    if (l.ended) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", std::string(job_id), " has ended; its event log is closed"));
-    }
+  return AppendBuffered(job_id, [&](JobLog& l) {
     l.snapshots.push_back(snapshot);
-    status = FlushBufferedLocked(
-        l, static_cast<int>(l.snapshots.size()) >= options_.max_snapshots_per_event, &wake);
-  }
-  FireAll(wake);
-  return status;
+    return static_cast<int>(l.snapshots.size()) >= options_.max_snapshots_per_event;
+  });
 }
 
 namespace {

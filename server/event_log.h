@@ -42,6 +42,7 @@
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -207,6 +208,10 @@ class EventLog {
       JobLog& log, std::vector<v1::JobEvent> batch,
       std::vector<std::shared_ptr<EventSubscription::Waiter>>* wake,
       StoreWrite* write = nullptr);
+  // The body both buffered appends share: refuses an ended log, runs `buffer`
+  // (which adds one item under log.append_mu and says whether its buffer is
+  // full), then FlushBufferedLocked.
+  absl::Status AppendBuffered(std::string_view job_id, absl::FunctionRef<bool(JobLog&)> buffer);
   // After AppendStepPoint or AppendDiagnostics buffered one item: writes the
   // buffers when `full`, when the job's last write was another event, or
   // when max_step_delay has passed; if that fails, trims each buffer to its
