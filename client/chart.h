@@ -1,6 +1,6 @@
-// A tiny terminal line chart of a series (the training loss), drawn with the
-// Unicode lower-block characters ▁▂▃▄▅▆▇█: each column is a bar, each text
-// row holds eight height levels, so a 6-row chart resolves 48 levels.
+// A terminal line chart (the live loss chart of `jobs watch`): lines drawn in
+// Braille dots, so each text cell resolves 2x4 positions and a 6-row chart
+// 24 levels; sparse series as markers over them; axes on the left and below.
 #ifndef TRAINYARD_CLIENT_CHART_H_
 #define TRAINYARD_CLIENT_CHART_H_
 
@@ -9,16 +9,28 @@
 
 namespace trainyard::client {
 
-// Rows of the chart, top first. Each row is a 10-character y label (the
-// maximum on the top row, the minimum on the bottom row if there are two or
-// more rows, blanks between)
-// followed by "│" and one cell per column. More values than `width` are
-// averaged into `width` equal buckets; fewer give one column each. The minimum
-// is drawn as one level (▁), the maximum as a full column; a constant series
-// is drawn at half height. Non-finite values are skipped. Empty series (or
-// width/height < 1): no rows.
-std::vector<std::string> RenderChart(const std::vector<double>& values,
-                                     int width, int height);
+// TensorBoard's smoothing: an exponential moving average with weight `weight`
+// in [0, 1) (0: the values unchanged), debiased so the first values are not
+// pulled towards 0. Non-finite values pass through and do not enter the average.
+std::vector<double> Smooth(const std::vector<double>& values, double weight);
+
+// A series of (x, y) points for RenderLineChart.
+struct ChartSeries {
+  std::vector<double> x, y;  // same length; non-finite points are skipped
+  // Empty: drawn as a line in Braille dots (2x4 per cell) joining the points.
+  // Otherwise each point is this one-column character (e.g. "●"), drawn over
+  // the lines: a sparse series (one point per epoch) stays readable.
+  std::string marker;
+};
+
+// A line chart with axes: `height` rows of a y label (9 characters: the top
+// row the maximum, the middle the midpoint, the bottom the minimum) then
+// "┤" on labelled rows and "│" otherwise, then `width` cells; then the x
+// axis "└───" and a row with the x minimum at the left and the maximum at
+// the right. Both axes span every series. No finite point (or width or
+// height < 1): no rows.
+std::vector<std::string> RenderLineChart(const std::vector<ChartSeries>& series,
+                                         int width, int height);
 
 }  // namespace trainyard::client
 

@@ -47,6 +47,8 @@ using CommandFn = std::function<absl::StatusOr<int>(CliContext&)>;
 // function in *selected (the lambdas keep their own argument storage).
 void AddDatasetCommands(CLI::App& app, CommandFn* selected);
 void AddJobCommands(CLI::App& app, CommandFn* selected);
+// jobs metrics | compare | plot, under the `jobs` command.
+void AddJobAnalysisCommands(CLI::App* jobs, CommandFn* selected);
 void AddCheckpointCommands(CLI::App& app, CommandFn* selected);
 void AddOtherCommands(CLI::App& app, CommandFn* selected);  // health, server, predict, evaluate
 

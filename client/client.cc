@@ -321,19 +321,33 @@ class GrpcEventStream final : public EventStream {
 
 }  // namespace
 
-absl::Status Client::WatchJob(const std::string& job_id, int64_t after_seq,
-                              const WatchCallbacks& callbacks) {
-  EventStreamOpener open = [&](int64_t from) -> std::unique_ptr<EventStream> {
+EventStreamOpener Client::WatchOpener(const std::string& job_id, bool follow) {
+  return [this, job_id, follow](int64_t from) -> std::unique_ptr<EventStream> {
     auto context = std::make_unique<grpc::ClientContext>();
     PrepareStream(context.get());
     v1::WatchJobRequest request;
     request.set_job_id(job_id);
     request.set_after_seq(from);
+    request.set_no_follow(!follow);
     return std::make_unique<GrpcEventStream>(
         stub_.get(), std::move(context), request,
         absl::Seconds(options_.watch_idle_timeout_seconds));
   };
-  return RunWatch(open, after_seq, callbacks, options_.retry);
+}
+
+absl::Status Client::WatchJob(const std::string& job_id, int64_t after_seq,
+                              const WatchCallbacks& callbacks) {
+  return RunWatch(WatchOpener(job_id, /*follow=*/true), after_seq, callbacks, options_.retry);
+}
+
+absl::StatusOr<std::vector<v1::JobEvent>> Client::ReadEvents(const std::string& job_id) {
+  std::vector<v1::JobEvent> events;
+  WatchCallbacks callbacks;
+  callbacks.on_event = [&events](const v1::JobEvent& event) { events.push_back(event); };
+  absl::Status status =
+      RunWatch(WatchOpener(job_id, /*follow=*/false), /*after_seq=*/0, callbacks, options_.retry);
+  if (!status.ok()) return status;
+  return events;
 }
 
 }  // namespace trainyard::client

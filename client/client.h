@@ -128,11 +128,17 @@ class Client {
   // See RunWatch (client/watch.h) with this client's retry policy.
   absl::Status WatchJob(const std::string& job_id, int64_t after_seq,
                         const WatchCallbacks& callbacks);
+  // Every event stored for the job so far, oldest first (WatchJob with
+  // no_follow, reconnecting like WatchJob): returns without waiting for a
+  // running job's next events.
+  absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& job_id);
 
  private:
   // Auth metadata, plus the deadline for unary calls.
   void PrepareUnary(grpc::ClientContext* context) const;
   void PrepareStream(grpc::ClientContext* context) const;
+  // Opens WatchJob streams of `job_id` (no_follow when !follow).
+  EventStreamOpener WatchOpener(const std::string& job_id, bool follow);
   absl::Status DownloadOnce(const std::string& id, const std::string& part_path,
                             const ProgressFn& progress, DownloadResult* result);
 

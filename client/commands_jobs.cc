@@ -1,4 +1,5 @@
 // trainyard jobs submit | list | show | watch | cancel | pause | resume
+// (metrics, compare and plot: commands_job_analysis.cc)
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -242,6 +243,7 @@ void AddJobCommands(CLI::App& app, CommandFn* selected) {
                &Client::PauseJob, "pause");
   AddIdCommand(jobs, selected, "resume", "put a paused job back in the queue",
                &Client::ResumeJob, "resume");
+  AddJobAnalysisCommands(jobs, selected);
 }
 
 }  // namespace trainyard::client

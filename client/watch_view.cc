@@ -19,6 +19,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kChartHeight = 6;
 constexpr int kChartMaxWidth = 60;
+// TensorBoard's default: enough to see the trend through mini-batch noise.
+constexpr double kChartSmoothing = 0.6;
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
@@ -69,18 +71,22 @@ void WatchState::SetJob(const v1::Job& job) {
   if (job.has_error()) error_ = job.error();
 }
 
-void WatchState::AddLoss(double loss) {
+void WatchState::AddLoss(int64_t step, double loss) {
   pending_sum_ += loss;
   if (++pending_count_ < loss_stride_) return;
   losses_.push_back(pending_sum_ / static_cast<double>(pending_count_));
+  loss_steps_.push_back(static_cast<double>(step));
   pending_sum_ = 0;
   pending_count_ = 0;
   if (losses_.size() < kMaxLossPoints) return;
-  // Halve: each point now stands for twice as many steps.
+  // Halve: each point now stands for twice as many steps (and sits at the
+  // last of them).
   for (size_t i = 0; i < losses_.size() / 2; ++i) {
     losses_[i] = 0.5 * (losses_[2 * i] + losses_[2 * i + 1]);
+    loss_steps_[i] = loss_steps_[2 * i + 1];
   }
   losses_.resize(losses_.size() / 2);
+  loss_steps_.resize(losses_.size());
   loss_stride_ *= 2;
 }
 
@@ -103,7 +109,7 @@ void WatchState::Apply(const v1::JobEvent& event) {
         step_ = std::max(step_, point.step());
         last_loss_ = point.loss();
         last_lr_ = point.learning_rate();
-        AddLoss(point.loss());
+        AddLoss(point.step(), point.loss());
       }
       break;
     case v1::JobEvent::kEpochMetrics: {
@@ -111,7 +117,12 @@ void WatchState::Apply(const v1::JobEvent& event) {
       last_epoch_ = epoch;
       epochs_done_ = std::max(epochs_done_, epoch.epoch());
       step_ = std::max(step_, epoch.step());
-      epoch_losses_.push_back(epoch.train_loss());
+      epoch_losses_.x.push_back(static_cast<double>(epoch.step()));
+      epoch_losses_.y.push_back(epoch.train_loss());
+      if (epoch.val_loss() >= 0) {
+        val_losses_.x.push_back(static_cast<double>(epoch.step()));
+        val_losses_.y.push_back(epoch.val_loss());
+      }
       if (epoch.val_accuracy() >= 0 && epoch.val_accuracy() > best_val_accuracy_) {
         best_val_accuracy_ = epoch.val_accuracy();
         best_val_epoch_ = epoch.epoch();
@@ -131,8 +142,8 @@ void WatchState::Apply(const v1::JobEvent& event) {
   }
 }
 
-std::vector<double> WatchState::LossSeries() const {
-  return losses_.size() >= 2 ? losses_ : epoch_losses_;
+LossCurve WatchState::TrainLoss() const {
+  return losses_.size() >= 2 ? LossCurve{loss_steps_, losses_} : epoch_losses_;
 }
 
 double WatchState::ElapsedSeconds(absl::Time now) const {
@@ -227,8 +238,17 @@ std::vector<std::string> RenderLiveFrame(const WatchState& state, int width,
   lines.push_back(metrics.empty() ? "waiting for metrics..." : metrics);
 
   const int chart_width = std::min(kChartMaxWidth, width - 12);
-  for (std::string& row : RenderChart(state.LossSeries(), chart_width, kChartHeight)) {
-    lines.push_back(std::move(row));
+  const LossCurve train = state.TrainLoss();
+  std::vector<ChartSeries> series = {{train.x, Smooth(train.y, kChartSmoothing), ""}};
+  const bool validation = !state.ValidationLoss().x.empty();
+  if (validation) series.push_back({state.ValidationLoss().x, state.ValidationLoss().y, "●"});
+  std::vector<std::string> chart = RenderLineChart(series, chart_width, kChartHeight);
+  if (!chart.empty()) {
+    for (std::string& row : chart) lines.push_back(std::move(row));
+    lines.push_back(FitColumns(
+        absl::StrFormat("%s⠤⠤ train loss (EMA %.2g)%s", std::string(11, ' '), kChartSmoothing,
+                        validation ? "   ● validation loss" : ""),
+        std::max(width, 0)));
   }
   for (size_t i = 0; i < 2; ++i) {
     if (static_cast<int>(lines[i].size()) > width) lines[i].resize(std::max(width, 0));

@@ -21,6 +21,11 @@
 
 namespace trainyard::client {
 
+// A loss series against the optimiser step.
+struct LossCurve {
+  std::vector<double> x, y;
+};
+
 class WatchState {
  public:
   // Most step losses kept for the chart; beyond it, neighbours are averaged
@@ -47,9 +52,11 @@ class WatchState {
   // -1 when no epoch had validation accuracy.
   double best_val_accuracy() const { return best_val_accuracy_; }
   int best_val_epoch() const { return best_val_epoch_; }
-  // Step losses (thinned, see kMaxLossPoints), or per-epoch training losses
-  // when the job logs no steps.
-  std::vector<double> LossSeries() const;
+  // Step losses at their steps (thinned, see kMaxLossPoints), or per-epoch
+  // training losses at each epoch's last step when the job logs no steps.
+  LossCurve TrainLoss() const;
+  // Per-epoch validation losses at each epoch's last step.
+  const LossCurve& ValidationLoss() const { return val_losses_; }
   // The newest per-layer diagnostics snapshot, if the job sends them.
   const std::optional<v1::DiagnosticsSnapshot>& last_diagnostics() const {
     return last_diagnostics_;
@@ -60,7 +67,7 @@ class WatchState {
   double ElapsedSeconds(absl::Time now) const;
 
  private:
-  void AddLoss(double loss);
+  void AddLoss(int64_t step, double loss);
 
   std::string job_id_;
   v1::JobState state_ = v1::JOB_STATE_UNSPECIFIED;
@@ -75,7 +82,9 @@ class WatchState {
   double best_val_accuracy_ = -1;
   int best_val_epoch_ = 0;
   std::vector<double> losses_;
-  std::vector<double> epoch_losses_;
+  std::vector<double> loss_steps_;  // the step of each entry of losses_
+  LossCurve epoch_losses_;
+  LossCurve val_losses_;
   int64_t loss_stride_ = 1;
   double pending_sum_ = 0;
   int64_t pending_count_ = 0;
@@ -92,7 +101,8 @@ class WatchState {
 std::optional<std::string> PlainEventLine(const WatchState& state,
                                           const v1::JobEvent& event);
 
-// The live block: a status line, a metrics line, the loss chart, then the
+// The live block: a status line, a metrics line, the loss chart (RenderLineChart:
+// smoothed train loss, validation loss markers, a legend row), then the
 // newest diagnostics table (at most kLiveDiagnosticsLayers layers), if any.
 inline constexpr size_t kLiveDiagnosticsLayers = 12;
 std::vector<std::string> RenderLiveFrame(const WatchState& state, int width,

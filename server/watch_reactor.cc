@@ -155,6 +155,11 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
         WriteLocked(in_flight_.get());
         return;
       case EventSubscription::Poll::kWait:
+        // Caught up with what is stored: a snapshot read ends here.
+        if (request_.no_follow()) {
+          FinishLocked(absl::OkStatus());
+          return;
+        }
         ArmHeartbeatLocked(last_write_ + heartbeat_);
         return;
       case EventSubscription::Poll::kEnd:

@@ -2,6 +2,7 @@
 // chart, tables and JSON output.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -69,28 +70,53 @@ TEST(ProgressReporter, DrawsInPlaceOnTerminalOnly) {
       << text;
 }
 
-TEST(Chart, KnownSeriesGivesExactRows) {
-  // Levels 1 + round(v / 3 * 15) = 1, 6, 11, 16 of 16 (two rows of eight).
-  const std::vector<std::string> rows = RenderChart({0, 1, 2, 3}, 10, 2);
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0], "        3 │  ▃█");
-  EXPECT_EQ(rows[1], "        0 │▁▆██");
+TEST(Chart, TwoPointLineGivesExactBrailleCellAndAxes) {
+  // One cell holds 2x4 dots: (0,0) is the bottom-left dot, (1,1) the
+  // top-right; the line between them sets dots (0,3) (0,2) (1,1) (1,0)
+  // counted from the top: bits 0x40|0x04|0x10|0x08 = U+285C.
+  const std::vector<std::string> rows = RenderLineChart({{{0, 1}, {0, 1}, ""}}, 1, 1);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0], "        1 ┤⡜");
+  EXPECT_EQ(rows[1], "          └─");
+  EXPECT_EQ(rows[2], "           0 1");
 }
 
-TEST(Chart, LongSeriesIsAveragedIntoWidthBuckets) {
-  // Pairs average to 3, 3, 1, 1.
-  const std::vector<std::string> rows = RenderChart({4, 2, 3, 3, 1, 1, 0, 2}, 4, 1);
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0], "        3 │██▁▁");
+TEST(Chart, MarkersSitInTheirCellsAndLabelsSpanAllSeries) {
+  // A rising line over x 0..10 and two markers; the y range is the union.
+  const std::vector<ChartSeries> series = {{{0, 10}, {0, 4}, ""}, {{0, 10}, {2, 2}, "●"}};
+  const std::vector<std::string> rows = RenderLineChart(series, 6, 3);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_TRUE(rows[0].starts_with("        4 ┤"));
+  EXPECT_TRUE(rows[1].starts_with("        2 ┤●"));  // the midpoint row
+  EXPECT_TRUE(rows[1].ends_with("●")) << rows[1];
+  // The line starts in the bottom-left cell.
+  const std::string bottom_label = "        0 ┤";
+  ASSERT_TRUE(rows[2].starts_with(bottom_label)) << rows[2];
+  EXPECT_NE(rows[2].substr(bottom_label.size(), 1), " ") << rows[2];
+  EXPECT_EQ(rows[4], "           0    10");
 }
 
-TEST(Chart, ConstantSeriesAtHalfHeightAndNonFiniteSkipped) {
-  const std::vector<std::string> rows =
-      RenderChart({5, std::numeric_limits<double>::quiet_NaN(), 5, 5}, 10, 2);
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0], "        5 │   ");
-  EXPECT_EQ(rows[1], "        5 │███");
-  EXPECT_TRUE(RenderChart({}, 10, 3).empty());
+TEST(Chart, NonFinitePointsAreSkippedAndNothingFiniteGivesNoRows) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  // The infinite loss of a diverged step does not squash the axis.
+  const std::vector<std::string> rows = RenderLineChart({{{1, 2, 3}, {1, inf, 3}, ""}}, 4, 2);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_TRUE(rows[0].starts_with("        3 ┤")) << rows[0];
+  EXPECT_TRUE(RenderLineChart({{{1}, {nan}, ""}}, 4, 2).empty());
+  EXPECT_TRUE(RenderLineChart({}, 4, 2).empty());
+  EXPECT_TRUE(RenderLineChart({{{1}, {1}, ""}}, 0, 2).empty());
+}
+
+TEST(Chart, SmoothIsADebiasedMovingAverage) {
+  EXPECT_EQ(Smooth({1, 1, 1}, 0.6), (std::vector<double>{1, 1, 1}));
+  const std::vector<double> s = Smooth({0, 10}, 0.5);
+  EXPECT_DOUBLE_EQ(s[0], 0);
+  EXPECT_DOUBLE_EQ(s[1], 5 / 0.75);
+  EXPECT_EQ(Smooth({3, 7}, 0), (std::vector<double>{3, 7}));
+  const std::vector<double> gap = Smooth({1, std::numeric_limits<double>::quiet_NaN(), 3}, 0.5);
+  EXPECT_TRUE(std::isnan(gap[1]));
+  EXPECT_DOUBLE_EQ(gap[2], 1.75 / 0.75);  // the NaN did not enter the average
 }
 
 TEST(Table, PadsColumnsToWidestCell) {

@@ -237,10 +237,42 @@ TEST(WatchView, LiveFrameOnTerminalRedrawsInPlaceWithChart) {
   EXPECT_NE(text.find("job-1  RUNNING  epoch 0/2  step 10/20  [##########..........]  50%"),
             std::string::npos) << text;
   EXPECT_NE(text.find("loss 0.1000  lr 0.1"), std::string::npos) << text;
-  EXPECT_NE(text.find("█"), std::string::npos);
-  // Frames after the first move the cursor up over the previous one.
-  EXPECT_NE(text.find("\x1b[8A\r"), std::string::npos) << text;
+  // The chart: axes, the smoothed line, its legend; no validation yet.
+  EXPECT_NE(text.find("└"), std::string::npos) << text;
+  EXPECT_NE(text.find("train loss (EMA 0.6)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("validation loss"), std::string::npos) << text;
+  // Frames after the first move the cursor up over the previous one: two
+  // text lines, six chart rows, the x axis and its labels, the legend.
+  EXPECT_NE(text.find("\x1b[11A\r"), std::string::npos) << text;
   EXPECT_NE(text.find("\x1b[2K"), std::string::npos);
+}
+
+TEST(WatchState, ValidationLossIsACurveAtEachEpochsLastStep) {
+  WatchState state;
+  state.Apply(StepEvent(1, 5, 0.9));
+  state.Apply(StepEvent(2, 10, 0.7));
+  v1::JobEvent epoch = EpochEvent(3, 1, 0.8, 0.6);
+  epoch.mutable_epoch_metrics()->set_val_loss(0.75);
+  state.Apply(epoch);
+  state.Apply(EpochEvent(4, 2, 0.6, -1));  // no validation: no point
+  EXPECT_EQ(state.TrainLoss().x, (std::vector<double>{5, 10}));
+  EXPECT_EQ(state.TrainLoss().y, (std::vector<double>{0.9, 0.7}));
+  EXPECT_EQ(state.ValidationLoss().x, (std::vector<double>{10}));
+  EXPECT_EQ(state.ValidationLoss().y, (std::vector<double>{0.75}));
+  const std::vector<std::string> frame = RenderLiveFrame(state, 80, absl::FromUnixSeconds(0));
+  std::string joined;
+  for (const std::string& line : frame) joined += line + "\n";
+  EXPECT_NE(joined.find("● validation loss"), std::string::npos) << joined;
+  // The marker itself, in a chart row (not only in the legend).
+  EXPECT_NE(joined.find("●"), joined.find("● validation loss")) << joined;
+}
+
+TEST(WatchState, JobWithoutStepPointsChartsItsEpochLosses) {
+  WatchState state;
+  state.Apply(EpochEvent(1, 1, 0.8, -1));
+  state.Apply(EpochEvent(2, 2, 0.5, -1));
+  EXPECT_EQ(state.TrainLoss().x, (std::vector<double>{10, 20}));
+  EXPECT_EQ(state.TrainLoss().y, (std::vector<double>{0.8, 0.5}));
 }
 
 v1::JobEvent DiagnosticsEvent(int64_t seq) {
@@ -309,14 +341,19 @@ TEST(WatchView, LiveFrameShowsTheNewestDiagnosticsWithinTheWidth) {
   EXPECT_EQ(text.find("█"), std::string::npos) << text;
 }
 
-TEST(WatchState, LossSeriesIsBoundedAndKeepsItsMean) {
+TEST(WatchState, LossCurveIsBoundedAndKeepsItsMeanAndSteps) {
   WatchState state;
   const int n = static_cast<int>(WatchState::kMaxLossPoints) * 3;
   for (int i = 0; i < n; ++i) state.Apply(StepEvent(i + 1, i + 1, 2.0));
-  const std::vector<double> series = state.LossSeries();
+  const LossCurve curve = state.TrainLoss();
+  const std::vector<double>& series = curve.y;
   EXPECT_LE(series.size(), WatchState::kMaxLossPoints);
   EXPECT_GE(series.size(), WatchState::kMaxLossPoints / 4);
   for (double v : series) EXPECT_DOUBLE_EQ(v, 2.0);
+  // Each thinned point sits at the last step it stands for, in order.
+  ASSERT_EQ(curve.x.size(), series.size());
+  const double stride = curve.x[0];
+  for (size_t i = 0; i < curve.x.size(); ++i) EXPECT_EQ(curve.x[i], stride * (i + 1));
   EXPECT_EQ(state.step(), n);
 }
 

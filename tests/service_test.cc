@@ -300,6 +300,49 @@ TEST_F(ServiceTest, IdleWatcherGetsHeartbeatsAndWatcherLimitApplies) {
   EXPECT_EQ(code, grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
+// no_follow: a snapshot read. A paused job has no next event; the stream
+// must end OK after the stored ones instead of idling on heartbeats.
+TEST_F(ServiceTest, NoFollowWatchEndsAfterTheStoredEvents) {
+  Start();
+  v1::Dataset ds = UploadOk();
+  v1::Job job = SubmitOk(TinyJob(ds.id(), 1000));
+  v1::PauseJobRequest pause;
+  pause.set_job_id(job.id());
+  v1::Job paused;
+  ASSERT_TRUE(stub_->PauseJob(Ctx().get(), pause, &paused).ok());
+  for (int i = 0; i < 100 && paused.state() != v1::PAUSED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    v1::GetJobRequest get;
+    get.set_job_id(job.id());
+    ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, &paused).ok());
+  }
+  ASSERT_EQ(paused.state(), v1::PAUSED);
+
+  for (const int64_t after_seq : {int64_t{0}, paused.last_event_seq()}) {
+    grpc::ClientContext ctx;
+    // Far longer than the test needs: a stream that waits fails on it.
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::WatchJobRequest req;
+    req.set_job_id(job.id());
+    req.set_after_seq(after_seq);
+    req.set_no_follow(true);
+    const auto started = std::chrono::steady_clock::now();
+    auto reader = stub_->WatchJob(&ctx, req);
+    v1::JobEvent ev;
+    int64_t expected_seq = after_seq;
+    while (reader->Read(&ev)) {
+      ASSERT_FALSE(ev.has_heartbeat());
+      EXPECT_EQ(ev.seq(), ++expected_seq);
+    }
+    const grpc::Status status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(expected_seq, paused.last_event_seq()) << "after_seq " << after_seq;
+    // The fixture's heartbeat interval is 0.2 s; no heartbeat was sent, and
+    // the call did not wait for the deadline.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  }
+}
+
 TEST_F(ServiceTest, UnknownIdsAreNotFound) {
   Start();
   const std::string job = "job-0123456789abcdef";

@@ -5,6 +5,7 @@ TRAINYARD_DEPS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libabsl-dev libgtest-dev libsqlite3-dev libcli11-dev zlib1g-dev
   libssl-dev dataset-fashion-mnist python3 python3-grpcio python3-protobuf
+  gnuplot-nox  # draws `trainyard jobs plot` pictures (and its test)
 )
 # The second compiler CI builds with (scripts/build-clang.sh).
 TRAINYARD_CLANG_DEPS=(clang)

@@ -138,6 +138,48 @@ grep -q "^  layers\[1\].activation " "$WORK/diag.out" || fail "no activation row
 grep -q "^  layers\[2\].dropout " "$WORK/diag.out" || fail "no dropout row: $(cat "$WORK/diag.out")"
 pass "watch shows per-layer diagnostics"
 
+# Reading the two finished jobs back: tidy metrics, a comparison, a picture.
+ty jobs metrics "$JOB" "$DJOB" -o "$WORK/metrics.csv" 2>"$WORK/cli.err" \
+  || fail "jobs metrics: $(cat "$WORK/cli.err")"
+"$PYTHON" - "$WORK/metrics.csv" "$JOB" "$DJOB" <<'PY' || fail "metrics export: $(head -5 "$WORK/metrics.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+job, djob = sys.argv[2], sys.argv[3]
+assert list(rows[0].keys()) == ["job_id", "series", "step", "epoch", "layer", "metric", "value"]
+def pick(j, series, metric):
+    return [r for r in rows if r["job_id"] == j and r["series"] == series and r["metric"] == metric]
+assert [int(r["epoch"]) for r in pick(job, "epoch", "val_accuracy")] == list(range(1, 9))
+assert len(pick(job, "step", "loss")) == 8 * 3, len(pick(job, "step", "loss"))  # every 5th of 15 steps
+assert not [r for r in rows if r["job_id"] == job and r["series"] == "diagnostics"]
+grads = pick(djob, "diagnostics", "grad_norm")
+assert sorted({int(r["step"]) for r in grads}) == [10, 20, 30], grads[:3]
+assert {r["layer"] for r in grads} == {"layers[0].dense", "layers[3].dense"}
+assert all(float(r["value"]) > 0 for r in grads)
+PY
+ty jobs metrics "$DJOB" --format jsonl >"$WORK/metrics.jsonl" 2>"$WORK/cli.err" || fail "jobs metrics jsonl"
+"$PYTHON" -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert rows and all(r["job_id"] == sys.argv[2] for r in rows)' \
+  "$WORK/metrics.jsonl" "$DJOB" || fail "jsonl export: $(head -3 "$WORK/metrics.jsonl")"
+pass "jobs metrics exports step, epoch and diagnostics series"
+
+ty jobs compare "$JOB" "$DJOB" >"$WORK/compare.txt" 2>"$WORK/cli.err" || fail "jobs compare: $(cat "$WORK/cli.err")"
+head -1 "$WORK/compare.txt" | grep -q "BEST_VAL_ACC .*training.diagnostics.every_steps.* training.epochs" \
+  || fail "compare header: $(cat "$WORK/compare.txt")"
+[ "$(wc -l <"$WORK/compare.txt")" = 3 ] || fail "compare rows: $(cat "$WORK/compare.txt")"
+grep -q "^$JOB .* 8 " "$WORK/compare.txt" || fail "compare row of $JOB: $(cat "$WORK/compare.txt")"
+expect_exit 2 "compare by an unknown metric" -- ty jobs compare "$JOB" --metric accuracy
+pass "jobs compare shows the varied hyper-parameters"
+
+ty jobs plot "$JOB" "$DJOB" --grad-norms -o "$WORK/curves.svg" >/dev/null 2>"$WORK/cli.err" \
+  || fail "jobs plot: $(cat "$WORK/cli.err")"
+grep -q "$DJOB: layers\[0\].dense" "$WORK/curves.svg" || fail "the svg lacks the gradient-norm series"
+grep -q "$JOB: validation accuracy" "$WORK/curves.svg" || fail "the svg lacks the validation curve"
+ty jobs plot "$JOB" -o "$WORK/curves.png" >/dev/null 2>"$WORK/cli.err" || fail "jobs plot png"
+[ "$(head -c 4 "$WORK/curves.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "not a PNG"
+expect_exit 2 "plot to an unknown format" -- ty jobs plot "$JOB" -o "$WORK/curves.jpg"
+expect_exit 3 "metrics of an unknown job" -- ty jobs metrics job-0123456789abcdef
+grep -q "NOT_FOUND" "$WORK/cli.err" || fail "unknown job: $(cat "$WORK/cli.err")"
+pass "jobs plot writes svg and png"
+
 ty checkpoints list "$JOB" --output json >"$WORK/ckpts.json" || fail "checkpoints list"
 CKPT=$("$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checkpoints"]; print(c[-1]["id"]); assert len(c) >= 2' "$WORK/ckpts.json") \
   || fail "expected a periodic and a final checkpoint: $(cat "$WORK/ckpts.json")"
