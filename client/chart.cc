@@ -113,13 +113,7 @@ std::vector<std::string> RenderLineChart(const std::vector<ChartSeries>& series,
   for (const ChartSeries& s : series) {
     bool have_previous = false;
     int px = 0, py = 0;
-    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      const int x = dot_x(s.x[i]), y = dot_y(s.y[i]);
-      if (!s.marker.empty()) {
-        markers[y / 4][x / 2] = s.marker;
-        continue;
-      }
+    auto draw_to = [&](int x, int y) {
       if (have_previous) {
         canvas.Line(px, py, x, y);
       } else {
@@ -128,7 +122,29 @@ std::vector<std::string> RenderLineChart(const std::vector<ChartSeries>& series,
       have_previous = true;
       px = x;
       py = y;
+    };
+    // Consecutive points in one dot column are averaged into one, so a long
+    // noisy series is a line through the column means, not a filled band.
+    int column = -1;
+    double sum = 0;
+    int count = 0;
+    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+      const int x = dot_x(s.x[i]);
+      if (!s.marker.empty()) {
+        markers[dot_y(s.y[i]) / 4][x / 2] = s.marker;
+        continue;
+      }
+      if (x != column && count > 0) draw_to(column, dot_y(sum / count));
+      if (x != column) {
+        column = x;
+        sum = 0;
+        count = 0;
+      }
+      sum += s.y[i];
+      ++count;
     }
+    if (count > 0) draw_to(column, dot_y(sum / count));
   }
   std::vector<std::string> rows;
   const int middle = height >= 3 ? height / 2 : -1;

@@ -17,7 +17,8 @@ std::vector<double> Smooth(const std::vector<double>& values, double weight);
 // A series of (x, y) points for RenderLineChart.
 struct ChartSeries {
   std::vector<double> x, y;  // same length; non-finite points are skipped
-  // Empty: drawn as a line in Braille dots (2x4 per cell) joining the points.
+  // Empty: drawn as a line in Braille dots (2x4 per cell) joining the points
+  // (those that fall in one dot column averaged into one).
   // Otherwise each point is this one-column character (e.g. "●"), drawn over
   // the lines: a sparse series (one point per epoch) stays readable.
   std::string marker;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -119,7 +120,7 @@ std::vector<PlotPanel> CurvePanels(const std::vector<PlotJob>& jobs, const Curve
   for (const PlotJob& job : jobs) {
     ++color;
     const std::string prefix = Prefix(jobs, job);
-    PlotSeries steps{absl::StrCat(prefix, "train loss"), {}, {}, color, false};
+    PlotSeries steps{absl::StrCat(prefix, "train loss"), {}, {}, color, /*dash=*/1, false};
     EpochSeries epochs;
     std::map<std::string, PlotSeries> layer_grads;  // by layer path, in path order
     std::vector<double> raw_losses;
@@ -157,11 +158,14 @@ std::vector<PlotPanel> CurvePanels(const std::vector<PlotJob>& jobs, const Curve
     loss.series.push_back(std::move(epochs.val_loss));
     accuracy.series.push_back(std::move(epochs.train_acc));
     accuracy.series.push_back(std::move(epochs.val_acc));
-    int shade = 0;
+    int layer = 0;
     for (auto& [path, s] : layer_grads) {
       s.title = absl::StrCat(prefix, path);
-      // Layers of one job differ by colour too; jobs are told apart by prefix.
-      s.color = jobs.size() > 1 ? color : ++shade;
+      // One job: a colour per layer. Several: the job's colour, a dash
+      // pattern per layer (the same layer has the same pattern in each job).
+      ++layer;
+      s.color = jobs.size() > 1 ? color : layer;
+      s.dash = jobs.size() > 1 ? 1 + (layer - 1) % 5 : 1;
       grads.series.push_back(std::move(s));
     }
   }
@@ -200,6 +204,19 @@ absl::StatusOr<std::string> GnuplotScript(const std::vector<PlotPanel>& panels,
       "set terminal ", *terminal, kPanelHeight * static_cast<int>(panels.size()), "\n",
       "set output ", GnuplotQuote(output_path), "\n",
       "set encoding utf8\nset grid\nset key outside right top\nset xlabel 'step'\n");
+  double x_lo = INFINITY, x_hi = -INFINITY;
+  for (const PlotPanel& panel : panels) {
+    for (const PlotSeries& s : panel.series) {
+      for (double x : s.x) {
+        if (!std::isfinite(x)) continue;
+        x_lo = std::min(x_lo, x);
+        x_hi = std::max(x_hi, x);
+      }
+    }
+  }
+  if (x_lo < x_hi) {
+    absl::StrAppend(&script, "set xrange [", ExactNumber(x_lo), ":", ExactNumber(x_hi), "]\n");
+  }
   int block = 0;
   std::string plots;
   for (const PlotPanel& panel : panels) {
@@ -218,7 +235,7 @@ absl::StatusOr<std::string> GnuplotScript(const std::vector<PlotPanel>& panels,
       absl::StrAppend(&script, "EOD\n");
       absl::StrAppend(&command, i == 0 ? "" : ", ", name, " using 1:2 with ",
                       s.dashed_with_points ? "linespoints dashtype 2 pointtype 7 pointsize 0.6"
-                                           : "lines",
+                                           : absl::StrCat("lines dashtype ", s.dash),
                       " linewidth 1.5 linecolor ", s.color, " title ", GnuplotQuote(s.title));
     }
     absl::StrAppend(&plots, command, "\n");

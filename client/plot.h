@@ -18,6 +18,7 @@ struct PlotSeries {
   std::string title;
   std::vector<double> x, y;  // same length; non-finite points are dropped
   int color = 1;             // gnuplot line colour index, one per job
+  int dash = 1;              // gnuplot dashtype of a line (1: solid)
   bool dashed_with_points = false;  // sparse series (per epoch)
 };
 
@@ -53,7 +54,8 @@ std::vector<PlotPanel> CurvePanels(const std::vector<PlotJob>& jobs, const Curve
 absl::StatusOr<std::string> TerminalFor(const std::string& output_path);
 
 // The whole script: terminal, output, multiplot, each panel's datablocks and
-// plot command. Every user-supplied string (titles, the path) is quoted for
+// plot command; every panel spans the same steps (the x range of all of
+// them), so they line up one above the other. Every user-supplied string (titles, the path) is quoted for
 // gnuplot, and enhanced-text markup is off, so a job named "a_b" or "it's"
 // appears as typed.
 absl::StatusOr<std::string> GnuplotScript(const std::vector<PlotPanel>& panels,

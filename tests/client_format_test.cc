@@ -96,6 +96,16 @@ TEST(Chart, MarkersSitInTheirCellsAndLabelsSpanAllSeries) {
   EXPECT_EQ(rows[4], "           0    10");
 }
 
+TEST(Chart, PointsInOneDotColumnAreAveraged) {
+  // Each of the two dot columns gets 0, 4, 2: mean 2, so one flat line at
+  // dot row round(2/4 * 3) = 2 in both columns (bits 0x04|0x20 = U+2824),
+  // not strokes through 0 and 4.
+  const std::vector<std::string> rows =
+      RenderLineChart({{{0, 0, 0, 1, 1, 1}, {0, 4, 2, 0, 4, 2}, ""}}, 1, 1);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0], "        4 ┤⠤");
+}
+
 TEST(Chart, NonFinitePointsAreSkippedAndNothingFiniteGivesNoRows) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();

@@ -70,6 +70,7 @@ TEST(CurvePanels, LossAndAccuracyPanelsPerJobAndGradNormsOnRequest) {
   EXPECT_EQ(panels[0].title, "loss");
   ASSERT_EQ(panels[0].series.size(), 4u);  // train + validation, per job
   EXPECT_EQ(panels[0].series[0].title, "sgd: train loss");
+  EXPECT_EQ(panels[0].series[0].dash, 1);  // solid
   EXPECT_EQ(panels[0].series[0].x, (std::vector<double>{1, 2, 3, 4}));
   EXPECT_EQ(panels[0].series[0].y, (std::vector<double>{1, 0.5, 1.0 / 3, 0.25}));  // raw
   EXPECT_EQ(panels[0].series[1].title, "sgd: validation loss");
@@ -84,18 +85,21 @@ TEST(CurvePanels, LossAndAccuracyPanelsPerJobAndGradNormsOnRequest) {
   EXPECT_TRUE(panels[2].log_y);
   ASSERT_EQ(panels[2].series.size(), 1u);  // only the diagnosed job has a layer
   EXPECT_EQ(panels[2].series[0].title, "sgd: layers[0].dense");
+  EXPECT_EQ(panels[2].series[0].color, 1);  // the job's colour
 }
 
 TEST(GnuplotScript, QuotesUserTextAndRefusesUnknownFormats) {
   EXPECT_EQ(GnuplotQuote("it's a_b"), "'it''s a_b'");
   EXPECT_EQ(GnuplotQuote("two\nlines"), "'two lines'");
-  PlotPanel panel{"loss", "loss", false, {{"it's", {1, 2}, {0.5, 0.25}, 1, false}}};
+  PlotPanel panel{"loss", "loss", false, {{"it's", {1, 2}, {0.5, 0.25}, 1, 1, false}}};
   absl::StatusOr<std::string> script = GnuplotScript({panel}, "/tmp/o'ut.svg");
   ASSERT_TRUE(script.ok()) << script.status();
   EXPECT_NE(script->find("set output '/tmp/o''ut.svg'"), std::string::npos) << *script;
   EXPECT_NE(script->find("noenhanced"), std::string::npos);  // "a_b" is not a subscript
   EXPECT_NE(script->find("$d0 << EOD\n1 0.5\n2 0.25\nEOD\n"), std::string::npos) << *script;
   EXPECT_NE(script->find("title 'it''s'"), std::string::npos);
+  EXPECT_NE(script->find("set xrange [1:2]\n"), std::string::npos);  // shared by every panel
+  EXPECT_NE(script->find("with lines dashtype 1 "), std::string::npos) << *script;  // solid
 
   absl::StatusOr<std::string> bad = GnuplotScript({panel}, "curves.jpg");
   ASSERT_FALSE(bad.ok());
@@ -138,7 +142,7 @@ TEST(RunGnuplot, AFailedPlotLeavesTheExistingPictureAndSaysWhy) {
   const std::string dir = TempDir();
   const std::string out = dir + "/curves.svg";
   { std::ofstream(out) << "old picture"; }
-  PlotPanel panel{"loss", "loss", false, {{"x", {1, 2}, {1, 2}, 1, false}}};
+  PlotPanel panel{"loss", "loss", false, {{"x", {1, 2}, {1, 2}, 1, 1, false}}};
   absl::StatusOr<std::string> script = GnuplotScript({panel}, out);
   ASSERT_TRUE(script.ok());
   // A script error: gnuplot stops with its message.
