@@ -126,6 +126,19 @@ TEST(ExperimentSpaceTest, WholeOneofSwitchesTheMemberAndKeepsTheRest) {
   EXPECT_EQ(Json((*trials)[1].hyper_parameters[0].value()), R"({"adam":{"beta2":0.99}})");
 }
 
+TEST(ExperimentSpaceTest, NamingAOneofMemberLastSwitchesToIt) {
+  auto trials = Expand(R"({"algorithm": "GRID", "parameters": [
+      {"path": "training.optimizer.adam", "values": [{}, {"beta1": 0.8}]}]})");
+  ASSERT_TRUE(trials.ok()) << trials.status();
+  ASSERT_EQ(trials->size(), 2u);
+  for (const ExperimentTrial& t : *trials) {
+    EXPECT_TRUE(t.training.optimizer().has_adam());
+    EXPECT_FALSE(t.training.optimizer().has_sgd());  // the base's sgd is cleared
+    EXPECT_DOUBLE_EQ(t.training.optimizer().learning_rate(), 0.05);
+  }
+  EXPECT_FLOAT_EQ((*trials)[1].training.optimizer().adam().beta1(), 0.8f);
+}
+
 TEST(ExperimentSpaceTest, WholeMessageReplacesEveryField) {
   auto trials = Expand(R"({"algorithm": "GRID", "parameters": [
       {"path": "training.optimizer", "values": [
