@@ -8,7 +8,8 @@
 namespace trainyard::server {
 
 QueueKey KeyOf(const v1::Job& job) {
-  return QueueKey{job.priority(), TimestampNanos(job.create_time()), job.id()};
+  // No group yet: jobs carry none until experiments label their trials.
+  return QueueKey{job.priority(), TimestampNanos(job.create_time()), job.id(), ""};
 }
 
 // ------------------------------------------------------------- admission
@@ -97,10 +98,24 @@ int64_t JobScheduler::queued() const {
 
 // --------------------------------------------------------------- workers
 
+std::set<QueueKey>::iterator JobScheduler::FirstStartable() {
+  if (group_limit_.empty()) return queue_.begin();  // the common case: no scan
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->group.empty()) return it;
+    auto limit = group_limit_.find(it->group);
+    if (limit == group_limit_.end()) return it;
+    auto active = group_active_.find(it->group);
+    if (active == group_active_.end() || active->second < limit->second) return it;
+  }
+  return queue_.end();
+}
+
 std::optional<JobScheduler::Taken> JobScheduler::TakeNext() {
   absl::MutexLock lock(&mu_);
+  // Re-evaluated by the mutex whenever it is released, so a Finish, an
+  // Enqueue or a SetGroupLimit that makes a job startable wakes a waiter.
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !queue_.empty();
+    return stopping_ || FirstStartable() != queue_.end();
   };
   for (;;) {
     if (!ready()) {
@@ -109,17 +124,35 @@ std::optional<JobScheduler::Taken> JobScheduler::TakeNext() {
       --waiting_;
     }
     if (stopping_) return std::nullopt;
+    auto first = FirstStartable();
     Taken taken;
-    taken.key = *queue_.begin();
-    queue_.erase(queue_.begin());
+    taken.key = *first;
+    queue_.erase(first);
     // Claimed by another worker that has not written RUNNING yet (it was
     // paused and resumed meanwhile): that worker will start it.
     if (running_.find(taken.key.id) != running_.end()) continue;
     taken.job_id = taken.key.id;
     Running& run = running_[taken.job_id];
     taken.token = run.token;
+    run.group = taken.key.group;
+    if (!run.group.empty()) ++group_active_[run.group];
     return taken;
   }
+}
+
+void JobScheduler::SetGroupLimit(const std::string& group, int limit) {
+  absl::MutexLock lock(&mu_);
+  if (limit <= 0) {
+    group_limit_.erase(group);
+  } else {
+    group_limit_[group] = limit;
+  }
+}
+
+int JobScheduler::GroupActive(std::string_view group) const {
+  absl::MutexLock lock(&mu_);
+  auto it = group_active_.find(group);
+  return it == group_active_.end() ? 0 : it->second;
 }
 
 int JobScheduler::waiting_workers() const {
@@ -150,6 +183,10 @@ void JobScheduler::Finish(const Taken& run, const std::optional<QueueKey>& reque
   absl::MutexLock lock(&mu_);
   auto it = running_.find(run.job_id);
   if (it == running_.end() || it->second.token != run.token) return;  // not this run
+  if (const std::string& group = it->second.group; !group.empty()) {
+    auto active = group_active_.find(group);
+    if (active != group_active_.end() && --active->second == 0) group_active_.erase(active);
+  }
   running_.erase(it);
   if (requeue.has_value()) queue_.insert(*requeue);
 }

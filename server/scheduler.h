@@ -44,6 +44,9 @@ struct QueueKey {
   int priority = 0;
   int64_t create_nanos = 0;
   std::string id;
+  // The job's concurrency group ("" for none; an experiment's trials share
+  // one, limited by SetGroupLimit). Fixed for a job, so not part of the order.
+  std::string group;
   bool operator<(const QueueKey& o) const {
     if (priority != o.priority) return priority > o.priority;
     return std::tie(create_nanos, id) < std::tie(o.create_nanos, o.id);
@@ -99,7 +102,9 @@ class JobScheduler {
   // shutdown). Not counted against the limit: these jobs were admitted once.
   void Enqueue(const QueueKey& key);
   void Dequeue(const QueueKey& key);
-  // 0-based position, or -1 when not queued.
+  // 0-based position, or -1 when not queued. Counts every job ahead, also
+  // those a full group holds back, so it is an upper bound on how many
+  // start first.
   int32_t QueuePosition(const QueueKey& key) const;
   int64_t queued() const;
 
@@ -111,12 +116,24 @@ class JobScheduler {
     QueueKey key;                      // where it was in the queue
     std::shared_ptr<StopToken> token;  // what the trainer polls
   };
-  // Blocks until a job is queued or Stop was called. Moves the first job
-  // from the queue to the running table as claimed (no requests yet);
+  // Blocks until a job that may start is queued or Stop was called. Moves
+  // the first such job (in queue order, skipping jobs of a full group) from
+  // the queue to the running table as claimed (no requests yet);
   // nullopt after Stop. A queued job already claimed by another worker is
   // dropped from the queue instead: that worker's RUNNING write will see
   // its QUEUED row and start it.
   std::optional<Taken> TakeNext();
+  // ---------------------------------------------------------------- groups
+  // At most `limit` jobs of `group` claimed or running at once (an
+  // experiment's max_concurrent); 0 removes the limit. TakeNext passes over
+  // a queued job whose group is full: it stays queued in its place, and the
+  // first job behind it that may start does. Raising a limit, or a run of
+  // the group finishing, lets a blocked worker take the job held back.
+  // REQUIRES: group is not empty; limit >= 0.
+  void SetGroupLimit(const std::string& group, int limit);
+  // The group's jobs claimed or running now.
+  int GroupActive(std::string_view group) const;
+
   // Workers leave TakeNext (now and later) with nullopt.
   void Stop();
   bool stopped() const;
@@ -157,8 +174,11 @@ class JobScheduler {
     std::shared_ptr<StopToken> token = std::make_shared<StopToken>();
     StopRequests requests;
     bool started = false;  // false: claimed, RUNNING row not yet written
+    std::string group;     // counted in group_active_ while in the table
   };
   void Signal(Running& run, StopReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first queued job whose group has room, or queue_.end().
+  std::set<QueueKey>::iterator FirstStartable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unreserve();
 
   const int max_queued_;
@@ -169,6 +189,9 @@ class JobScheduler {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;  // workers blocked in TakeNext
+  std::map<std::string, int, std::less<>> group_limit_ ABSL_GUARDED_BY(mu_);
+  // Claimed + started runs per group (only groups with at least one).
+  std::map<std::string, int, std::less<>> group_active_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trainyard::server

@@ -18,7 +18,7 @@ namespace trainyard::server {
 namespace {
 
 QueueKey Key(int priority, int64_t created, std::string id) {
-  return QueueKey{priority, created, std::move(id)};
+  return QueueKey{priority, created, std::move(id), ""};
 }
 
 TEST(JobSchedulerTest, QueueIsPriorityThenAgeThenId) {
@@ -539,6 +539,109 @@ TEST(JobSchedulerTest, CommitReturnsThePositionTheJobWasQueuedAt) {
   JobScheduler::Reservation slot;
   ASSERT_EQ(s.Reserve(&slot), JobScheduler::Admission::kAdmitted);
   EXPECT_EQ(slot.Commit(Key(0, 5, "job-mid")), 1);
+}
+
+// --- concurrency groups (an experiment's max_concurrent) --------------------
+
+QueueKey GroupKey(int64_t created, std::string id, std::string group) {
+  QueueKey k = Key(0, created, std::move(id));
+  k.group = std::move(group);
+  return k;
+}
+
+TEST(JobSchedulerGroupTest, AFullGroupIsPassedOverAndKeepsItsPlace) {
+  JobScheduler s(100);
+  s.SetGroupLimit("exp-a", 2);
+  for (int i = 1; i <= 4; ++i) s.Enqueue(GroupKey(i, "job-a" + std::to_string(i), "exp-a"));
+  s.Enqueue(GroupKey(10, "job-x", ""));
+  s.Enqueue(GroupKey(11, "job-b1", "exp-b"));  // a group without a limit
+  std::vector<JobScheduler::Taken> runs;
+  for (int i = 0; i < 4; ++i) {
+    std::optional<JobScheduler::Taken> t = s.TakeNext();
+    ASSERT_TRUE(t.has_value());
+    runs.push_back(*t);
+  }
+  EXPECT_EQ(runs[0].job_id, "job-a1");
+  EXPECT_EQ(runs[1].job_id, "job-a2");
+  EXPECT_EQ(runs[2].job_id, "job-x");   // job-a3 held back: exp-a is full
+  EXPECT_EQ(runs[3].job_id, "job-b1");
+  EXPECT_EQ(s.GroupActive("exp-a"), 2);
+  EXPECT_EQ(s.GroupActive("exp-b"), 1);
+  // The held-back trials are still queued, first in line.
+  EXPECT_EQ(s.QueuePosition(GroupKey(3, "job-a3", "exp-a")), 0);
+  EXPECT_EQ(s.queued(), 2);
+  // A trial ending frees its slot for the next one.
+  s.Finish(runs[0]);
+  EXPECT_EQ(s.GroupActive("exp-a"), 1);
+  std::optional<JobScheduler::Taken> next = s.TakeNext();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->job_id, "job-a3");
+  EXPECT_EQ(s.GroupActive("exp-a"), 2);
+  // Finishing a run twice frees its slot once.
+  s.Finish(runs[0]);
+  EXPECT_EQ(s.GroupActive("exp-a"), 2);
+  s.Finish(runs[3]);
+  EXPECT_EQ(s.GroupActive("exp-b"), 0);
+}
+
+TEST(JobSchedulerGroupTest, ABlockedWorkerWakesWhenTheGroupHasRoomAgain) {
+  JobScheduler s(100);
+  s.SetGroupLimit("exp-a", 1);
+  s.Enqueue(GroupKey(1, "job-a1", "exp-a"));
+  s.Enqueue(GroupKey(2, "job-a2", "exp-a"));
+  std::optional<JobScheduler::Taken> first = s.TakeNext();
+  ASSERT_TRUE(first.has_value());
+  std::atomic<bool> returned{false};
+  std::optional<JobScheduler::Taken> got;
+  std::thread worker([&] {
+    got = s.TakeNext();  // blocks: job-a2 is queued but its group is full
+    returned = true;
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (s.waiting_workers() == 0 && absl::Now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(s.waiting_workers(), 1);
+  EXPECT_FALSE(returned.load());
+  s.Finish(*first);
+  worker.join();  // hangs (test timeout) if the Finish did not wake it
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->job_id, "job-a2");
+}
+
+TEST(JobSchedulerGroupTest, RaisingOrRemovingTheLimitReleasesHeldJobs) {
+  JobScheduler s(100);
+  s.SetGroupLimit("exp-a", 1);
+  s.Enqueue(GroupKey(1, "job-a1", "exp-a"));
+  s.Enqueue(GroupKey(2, "job-a2", "exp-a"));
+  s.Enqueue(GroupKey(3, "job-a3", "exp-a"));
+  ASSERT_TRUE(s.TakeNext().has_value());
+  std::optional<JobScheduler::Taken> got;
+  std::thread worker([&] { got = s.TakeNext(); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (s.waiting_workers() == 0 && absl::Now() < deadline) std::this_thread::yield();
+  s.SetGroupLimit("exp-a", 2);
+  worker.join();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->job_id, "job-a2");
+  s.SetGroupLimit("exp-a", 0);  // no limit
+  std::optional<JobScheduler::Taken> third = s.TakeNext();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->job_id, "job-a3");
+  EXPECT_EQ(s.GroupActive("exp-a"), 3);
+}
+
+TEST(JobSchedulerGroupTest, StopReleasesAWorkerWaitingOnAFullGroup) {
+  JobScheduler s(100);
+  s.SetGroupLimit("exp-a", 1);
+  s.Enqueue(GroupKey(1, "job-a1", "exp-a"));
+  s.Enqueue(GroupKey(2, "job-a2", "exp-a"));
+  ASSERT_TRUE(s.TakeNext().has_value());
+  std::optional<JobScheduler::Taken> got;
+  std::thread worker([&] { got = s.TakeNext(); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (s.waiting_workers() == 0 && absl::Now() < deadline) std::this_thread::yield();
+  s.Stop();
+  worker.join();
+  EXPECT_FALSE(got.has_value());
 }
 
 }  // namespace
