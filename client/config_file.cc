@@ -258,7 +258,9 @@ std::string ConfigFile::Explain(absl::string_view server_message) const {
   } else if (std::regex_search(message, m, kCheckError)) {
     path = m[1];
   }
-  if (parse_error) message.replace(0, field.size(), named);
+  if (parse_error || absl::StartsWith(message, absl::StrCat(field, ": "))) {
+    message.replace(0, field.size(), named);
+  }
   static const std::regex kPosition("\\((\\w+_json )?line (\\d+), column (\\d+)\\)$");
   if (!yaml_ && !modified_) {
     // The server saw the file's own text: its positions are the file's.

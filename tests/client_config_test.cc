@@ -141,6 +141,8 @@ TEST(ConfigFile, AJsonFileSentAsWrittenKeepsTheServersPosition) {
   ConfigFile json = Load("t.json", "{\n  \"epochz\": 3}");
   EXPECT_EQ(json.Explain("training_json: training.epochz: unknown field (line 2, column 3)"),
             "--training t.json: training.epochz: unknown field (t.json line 2, column 3)");
+  EXPECT_EQ(json.Explain("training_json: malformed JSON: expected a value (line 1, column 9)"),
+            "--training t.json: malformed JSON: expected a value (t.json line 1, column 9)");
 }
 
 TEST(ConfigOverride, PathsParse) {
