@@ -109,7 +109,7 @@ grep -q "INVALID_ARGUMENT: .*input_dim is 5" "$WORK/cli.err" || fail "wrong widt
 # training config has fields TrainingConfig does not know.
 expect_exit 3 "training config with unknown fields" -- ty jobs submit --model "$WORK/model.json" \
     --training "$WORK/model.json" --dataset blobs
-grep -q "INVALID_ARGUMENT: --training $WORK/model.json: training.input_dim: unknown field ($WORK/model.json line 1, column 2)" \
+grep -q "INVALID_ARGUMENT: --training $WORK/model.json: training.layers: unknown field ($WORK/model.json line 1, column 18)" \
     "$WORK/cli.err" || fail "unknown field: $(cat "$WORK/cli.err")"
 
 # YAML config with --set overrides: the job records the merged config.
