@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
 #include "core/data/file_util.h"
-#include "core/spec_json.h"
+#include "client/config_override.h"
 
 namespace trainyard::client {
 namespace {
@@ -74,8 +74,8 @@ absl::StatusOr<DatasetUpload> BuildDatasetUpload(const DatasetUploadArgs& args) 
 }
 
 absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(
-    const JobSubmitArgs& args, const std::string& model_json,
-    const std::string& training_json) {
+    const JobSubmitArgs& args, const std::string& model_text,
+    const std::string& training_text, SubmitConfigs* configs) {
   if (args.dataset.empty()) return UsageError("jobs submit: --dataset is required");
   if (!args.init_from.empty() && !args.resume_from.empty()) {
     return UsageError("--init-from and --resume-from exclude each other");
@@ -93,25 +93,35 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(
   if (args.request_id.size() > 128 || args.name.size() > 128) {
     return UsageError("--request-id and --name: at most 128 characters");
   }
-  v1::SubmitJobRequest request;
+  SubmitConfigs loaded;
   if (!args.model_file.empty()) {
-    absl::StatusOr<v1::ModelSpec> model = ParseModelSpecJson(model_json);
-    if (!model.ok()) {
-      return LocalInputError(model.status().code(),
-                             absl::StrCat("--model ", args.model_file, ": ",
-                                          model.status().message()));
-    }
-    *request.mutable_model() = *std::move(model);
+    absl::StatusOr<ConfigFile> file =
+        ConfigFile::Load("--model", "model", args.model_file, model_text);
+    if (!file.ok()) return file.status();
+    loaded.model = *std::move(file);
   }
   if (!args.training_file.empty()) {
-    absl::StatusOr<v1::TrainingConfig> training = ParseTrainingConfigJson(training_json);
-    if (!training.ok()) {
-      return LocalInputError(training.status().code(),
-                             absl::StrCat("--training ", args.training_file, ": ",
-                                          training.status().message()));
-    }
-    *request.mutable_training() = *std::move(training);
+    absl::StatusOr<ConfigFile> file =
+        ConfigFile::Load("--training", "training", args.training_file, training_text);
+    if (!file.ok()) return file.status();
+    loaded.training = *std::move(file);
   }
+  for (const std::string& set : args.sets) {
+    absl::StatusOr<ConfigOverride> edit = ParseOverride(set);
+    if (!edit.ok()) return edit.status();
+    const bool model = edit->root == "model";
+    std::optional<ConfigFile>& file = model ? loaded.model : loaded.training;
+    if (!file) {
+      return UsageError(absl::StrCat("--set ", set, ": needs ", model ? "--model" : "--training",
+                                     " FILE to edit"));
+    }
+    const google::protobuf::Descriptor* type =
+        model ? v1::ModelSpec::descriptor() : v1::TrainingConfig::descriptor();
+    if (absl::Status s = ApplyOverride(*edit, type, &*file); !s.ok()) return s;
+  }
+  v1::SubmitJobRequest request;
+  if (loaded.model) request.set_model_json(loaded.model->WireJson());
+  if (loaded.training) request.set_training_json(loaded.training->WireJson());
   request.set_request_id(args.request_id);
   request.set_name(args.name);
   request.set_priority(args.priority);
@@ -119,7 +129,16 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(
   request.set_init_from_checkpoint_id(args.init_from);
   request.set_resume_from_checkpoint_id(args.resume_from);
   request.set_validate_only(args.validate_only);
+  *configs = std::move(loaded);
   return request;
+}
+
+absl::Status ExplainSubmitError(const absl::Status& status, const SubmitConfigs& configs) {
+  if (status.ok()) return status;
+  std::string message(status.message());
+  if (configs.model) message = configs.model->Explain(message);
+  if (configs.training) message = configs.training->Explain(message);
+  return absl::Status(status.code(), message);
 }
 
 absl::StatusOr<std::string> ReadLocalFile(const std::string& flag,

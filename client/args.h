@@ -3,10 +3,12 @@
 #ifndef TRAINYARD_CLIENT_ARGS_H_
 #define TRAINYARD_CLIENT_ARGS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/config_file.h"
 #include "trainyard/v1/service.pb.h"
 
 namespace trainyard::client {
@@ -43,13 +45,26 @@ struct JobSubmitArgs {
   std::string resume_from;
   bool validate_only = false;
   bool wait = false;
+  std::vector<std::string> sets;  // --set PATH=VALUE, applied in order
 };
 
-// Checks flag combinations and fills everything but the dataset ids from
-// the arguments and the JSON texts (empty text: the file was not given).
+// The config files of one submission, kept to explain the server's answer.
+struct SubmitConfigs {
+  std::optional<ConfigFile> model, training;
+};
+
+// Checks flag combinations, loads the config files' texts (JSON or YAML;
+// empty text: the file was not given), applies --set and fills everything
+// but the dataset ids. The configs travel as model_json/training_json, which
+// the server parses strictly; `configs` receives the loaded files.
 absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const JobSubmitArgs& args,
-                                                        const std::string& model_json,
-                                                        const std::string& training_json);
+                                                        const std::string& model_text,
+                                                        const std::string& training_text,
+                                                        SubmitConfigs* configs);
+
+// The server's refusal of a submission, its message pointing into the
+// user's files (ConfigFile::Explain); the code is kept.
+absl::Status ExplainSubmitError(const absl::Status& status, const SubmitConfigs& configs);
 
 // The whole file; a usage error naming `flag` when it cannot be read.
 absl::StatusOr<std::string> ReadLocalFile(const std::string& flag,

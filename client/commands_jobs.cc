@@ -23,20 +23,21 @@ ListDatasetsByName DatasetLister(Client* client) {
 }
 
 absl::StatusOr<int> RunSubmit(CliContext& ctx, const JobSubmitArgs& args) {
-  std::string model_json, training_json;
+  std::string model_text, training_text;
   if (!args.model_file.empty()) {
     absl::StatusOr<std::string> text = ReadLocalFile("--model", args.model_file);
     if (!text.ok()) return text.status();
-    model_json = *std::move(text);
+    model_text = *std::move(text);
   }
   if (!args.training_file.empty()) {
     absl::StatusOr<std::string> text = ReadLocalFile("--training", args.training_file);
     if (!text.ok()) return text.status();
-    training_json = *std::move(text);
+    training_text = *std::move(text);
   }
   // All local checks before the first RPC.
+  SubmitConfigs configs;
   absl::StatusOr<v1::SubmitJobRequest> request =
-      BuildSubmitRequest(args, model_json, training_json);
+      BuildSubmitRequest(args, model_text, training_text, &configs);
   if (!request.ok()) return request.status();
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
@@ -55,7 +56,7 @@ absl::StatusOr<int> RunSubmit(CliContext& ctx, const JobSubmitArgs& args) {
   }
 
   absl::StatusOr<v1::Job> job = (*client)->SubmitJob(*request);
-  if (!job.ok()) return job.status();
+  if (!job.ok()) return ExplainSubmitError(job.status(), configs);
   if (args.validate_only) {
     if (ctx.json()) {
       PrintJson(ctx, *job);
@@ -183,8 +184,16 @@ void AddJobCommands(CLI::App& app, CommandFn* selected) {
   auto a = std::make_shared<JobSubmitArgs>();
   CLI::App* submit = jobs->add_subcommand(
       "submit", "submit a training job; prints its id (--wait: then watches it)");
-  submit->add_option("--model", a->model_file, "model spec JSON file (ModelSpec)");
-  submit->add_option("--training", a->training_file, "training config JSON file");
+  submit->add_option("--model", a->model_file, "model spec file (ModelSpec), JSON or YAML");
+  submit->add_option("--training", a->training_file,
+                     "training config file (TrainingConfig), JSON or YAML");
+  submit->add_option("--set", a->sets,
+                     "override a field before sending, PATH=VALUE (repeatable): "
+                     "training.epochs=3, model.layers[0].dense.units=64; VALUE is JSON "
+                     "when it parses, else a string; null removes the field")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   submit->add_option("--dataset", a->dataset, "training dataset, name or id")->required();
   submit->add_option("--validation-dataset", a->validation_dataset,
                      "validation dataset, name or id");

@@ -13,6 +13,7 @@
 #include "server/backend.h"
 #include "server/backend_internal.h"
 #include "server/ids.h"
+#include "server/job_config_json.h"
 #include "server/time_util.h"
 
 namespace trainyard::server {
@@ -34,11 +35,20 @@ absl::Status QueueRefusal(JobScheduler::Admission admission, const ServerOptions
 
 }  // namespace
 
-absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& submitted) {
   Impl& im = *impl_;
   if (shutting_down()) {
     return absl::UnavailableError("the server is shutting down; submit again later");
   }
+  // The JSON forms become the typed messages first, so that every check
+  // below (and the request_id lookup) sees one request whichever form the
+  // client sent. The copy is made only when there is JSON to parse.
+  std::optional<v1::SubmitJobRequest> parsed;
+  if (!submitted.model_json().empty() || !submitted.training_json().empty()) {
+    parsed = submitted;
+    if (absl::Status s = ParseJobConfigJson(&*parsed); !s.ok()) return s;
+  }
+  const v1::SubmitJobRequest& request = parsed ? *parsed : submitted;
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id must be at most 128 characters");
   }
@@ -82,8 +92,8 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
     resume = *std::move(ckpt);
     in.resume_from = &*resume;
   } else {
-    if (!request.has_model()) return absl::InvalidArgumentError("model is required");
-    if (!request.has_training()) return absl::InvalidArgumentError("training is required");
+    if (!request.has_model()) return absl::InvalidArgumentError("model (or model_json) is required");
+    if (!request.has_training()) return absl::InvalidArgumentError("training (or training_json) is required");
   }
   // The data, loaded through the shared cache (a job queued next would load
   // it anyway) once the spec and config have passed.
@@ -121,7 +131,9 @@ absl::StatusOr<v1::Job> Backend::SubmitJob(const v1::SubmitJobRequest& request) 
   }
   absl::StatusOr<TrainingPlan> plan = BuildTrainingPlan(in);
   resume.reset();  // only the checks needed it; free its buffers before queueing
-  if (!plan.ok()) return plan.status();
+  if (!plan.ok()) {
+    return WithJsonPosition(plan.status(), submitted.model_json(), submitted.training_json());
+  }
   // A step that cannot be allocated would throw in the trainer: refused here.
   if (absl::Status s = CheckMemoryBudget(EstimateTrainingMemory(*plan), im.options.max_job_memory,
                                          "the job needs", "training.batch_size",

@@ -106,11 +106,14 @@ TEST(SubmitRequest, FlagsAndJsonBecomeTheRequest) {
   args.threads = 2;
   args.request_id = "r-1";
   args.init_from = "abc";
+  SubmitConfigs configs;
   absl::StatusOr<v1::SubmitJobRequest> request =
-      BuildSubmitRequest(args, kModel, R"({"epochs": 7})");
+      BuildSubmitRequest(args, kModel, R"({"epochs": 7})", &configs);
   ASSERT_TRUE(request.ok()) << request.status();
-  EXPECT_EQ(request->model().input_dim(), 2);
-  EXPECT_EQ(request->training().epochs(), 7);
+  // JSON files travel as written, for the server to parse strictly.
+  EXPECT_FALSE(request->has_model());
+  EXPECT_EQ(request->model_json(), kModel);
+  EXPECT_EQ(request->training_json(), R"({"epochs": 7})");
   EXPECT_EQ(request->name(), "run 1");
   EXPECT_EQ(request->priority(), 5);
   EXPECT_EQ(request->threads(), 2);
@@ -123,9 +126,11 @@ TEST(SubmitRequest, ResumeNeedsNoSpecs) {
   JobSubmitArgs args;
   args.dataset = "ds-0123456789abcdef";
   args.resume_from = "abc";
-  absl::StatusOr<v1::SubmitJobRequest> request = BuildSubmitRequest(args, "", "");
+  SubmitConfigs configs;
+  absl::StatusOr<v1::SubmitJobRequest> request = BuildSubmitRequest(args, "", "", &configs);
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_FALSE(request->has_model());
+  EXPECT_TRUE(request->model_json().empty());
   EXPECT_EQ(request->resume_from_checkpoint_id(), "abc");
 }
 
@@ -136,7 +141,8 @@ TEST(SubmitRequest, InvalidCombinationsAndJson) {
   base.dataset = "d";
   auto message = [](const JobSubmitArgs& args, const std::string& model,
                     const std::string& training) {
-    absl::StatusOr<v1::SubmitJobRequest> r = BuildSubmitRequest(args, model, training);
+    SubmitConfigs configs;
+    absl::StatusOr<v1::SubmitJobRequest> r = BuildSubmitRequest(args, model, training, &configs);
     EXPECT_FALSE(r.ok());
     EXPECT_EQ(ExitCodeFor(r.status()), 2) << r.status();
     return std::string(r.status().message());
@@ -154,10 +160,18 @@ TEST(SubmitRequest, InvalidCombinationsAndJson) {
   JobSubmitArgs priority = base;
   priority.priority = 101;
   EXPECT_NE(message(priority, kModel, "{}").find("--priority"), std::string::npos);
-  // A typo in the JSON names the file.
-  EXPECT_NE(message(base, R"({"input_dimm": 2})", "{}").find("--model m.json"),
+  // A --set needs the file it edits, and a path that parses.
+  JobSubmitArgs set_model = no_model;
+  set_model.resume_from = "ckpt";
+  set_model.sets = {"model.input_dim=3"};
+  EXPECT_NE(message(set_model, "", "{}").find("needs --model FILE"), std::string::npos);
+  JobSubmitArgs set_bad = base;
+  set_bad.sets = {"epochs=3"};
+  EXPECT_NE(message(set_bad, kModel, "{}").find("starts with model or training"),
             std::string::npos);
-  EXPECT_NE(message(base, kModel, "not json").find("--training t.json"), std::string::npos);
+  // A typo in a JSON file is the server's to find (it is sent as written).
+  SubmitConfigs configs;
+  EXPECT_TRUE(BuildSubmitRequest(base, R"({"input_dimm": 2})", "{}", &configs).ok());
 }
 
 TEST(ResolveDataset, IdsPassThroughWithoutRpc) {

@@ -399,7 +399,9 @@ TEST_F(ClientTransferTest, CliSubmitResolvesNameAndWaitExitsBySuccess) {
   EXPECT_EQ(service_.listed_name, "xor");
   EXPECT_EQ(service_.submitted.dataset_id(), "ds-00000000000000bb");
   EXPECT_EQ(service_.submitted.priority(), 3);
-  EXPECT_EQ(service_.submitted.training().epochs(), 2);
+  // The file's text travels as written, for the server to parse.
+  EXPECT_EQ(service_.submitted.training_json(), R"({"epochs": 2})");
+  EXPECT_FALSE(service_.submitted.has_training());
   EXPECT_NE(run.err.find("note: 2 datasets are named 'xor'; using the newest, "
                          "ds-00000000000000bb"),
             std::string::npos) << run.err;

@@ -376,7 +376,9 @@ TEST(SpecJsonTest, UnknownEnumNameAndBadSyntaxAreRejected) {
   spec = ParseModelSpecJson(R"({"input_dim": 2, "layers": [)");
   ASSERT_FALSE(spec.ok());
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("model spec"));
+  EXPECT_THAT(std::string(spec.status().message()),
+              HasSubstr("model: malformed JSON: unexpected end of text, expected a value "
+                        "(line 1, column 29)"));
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 # End-to-end: the real trainyard-server binary on a free loopback port with a
 # temporary data dir and an auth token, driven by the real trainyard CLI:
 # health without token, wrong token, bad usage, unreachable server, upload,
-# submit --wait, watch replay, checkpoint download with sha256 check, predict,
+# strict config parsing, a YAML config with --set overrides, submit --wait, watch replay, checkpoint download with sha256 check, predict,
 # evaluate, and a watch whose connection is killed (server SIGKILLed and
 # restarted) that reconnects with no gap and no duplicate.
 #
@@ -105,8 +105,48 @@ sed 's/"input_dim": 4/"input_dim": 5/' "$WORK/model.json" >"$WORK/wrong.json"
 expect_exit 3 "submit with wrong input width" -- ty jobs submit --model "$WORK/wrong.json" \
     --training "$WORK/training.json" --dataset blobs
 grep -q "INVALID_ARGUMENT: .*input_dim is 5" "$WORK/cli.err" || fail "wrong width: $(cat "$WORK/cli.err")"
-expect_exit 2 "training config that does not parse" -- ty jobs submit --model "$WORK/model.json" \
+# The server parses the config text strictly: a model spec given as the
+# training config has fields TrainingConfig does not know.
+expect_exit 3 "training config with unknown fields" -- ty jobs submit --model "$WORK/model.json" \
     --training "$WORK/model.json" --dataset blobs
+grep -q "INVALID_ARGUMENT: --training $WORK/model.json: training.layers: unknown field ($WORK/model.json line 1, column 18)" \
+    "$WORK/cli.err" || fail "unknown field: $(cat "$WORK/cli.err")"
+
+# YAML config with --set overrides: the job records the merged config.
+cat >"$WORK/training.yaml" <<'YAML'
+# the same run as training.json, in YAML
+loss:
+  kind: SOFTMAX_CROSS_ENTROPY
+optimizer:
+  adam: {}
+  learning_rate: 0.01
+batch_size: 32
+epochs: 8
+seed: 2
+validation_fraction: 0.2
+YAML
+YJOB=$(ty jobs submit --model "$WORK/model.json" --training "$WORK/training.yaml" --dataset blobs \
+       --set training.epochs=1 --set training.optimizer.learning_rate=0.02 \
+       --set model.layers[0].dense.units=16 2>"$WORK/cli.err") \
+  || fail "submit YAML with --set: $(cat "$WORK/cli.err")"
+ty jobs show "$YJOB" --output json >"$WORK/yjob.json" || fail "jobs show $YJOB"
+"$PYTHON" - "$WORK/yjob.json" <<'PY' || fail "YAML + --set job config: $(cat "$WORK/yjob.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+t, m = j["training"], j["model"]
+assert t["epochs"] == 1 and t["optimizer"]["learningRate"] == 0.02, t
+assert t["batchSize"] == 32 and t["loss"]["kind"] == "SOFTMAX_CROSS_ENTROPY", t
+assert m["layers"][0]["dense"]["units"] == 16, m
+PY
+pass "YAML training config with --set overrides -> $YJOB"
+sed 's/^  learning_rate:/  learning_rte:/' "$WORK/training.yaml" >"$WORK/typo.yaml"
+expect_exit 3 "YAML typo" -- ty jobs submit --model "$WORK/model.json" --training "$WORK/typo.yaml" \
+    --dataset blobs --validate-only
+grep -q "training.optimizer.learning_rte: unknown field ($WORK/typo.yaml line 6, column 3)" "$WORK/cli.err" \
+  || fail "YAML typo not reported at its YAML line: $(cat "$WORK/cli.err")"
+expect_exit 2 "--set into a missing list element" -- ty jobs submit --model "$WORK/model.json" \
+    --training "$WORK/training.yaml" --dataset blobs --set 'model.layers[9].dense.units=4'
+grep -q "model.layers\[9\]: no such element" "$WORK/cli.err" || fail "--set: $(cat "$WORK/cli.err")"
 rc=0
 ty jobs submit --model "$WORK/model.json" --training "$WORK/training.json" \
     --dataset blobs --wait --output json >"$WORK/job.json" 2>"$WORK/cli.err" || rc=$?
