@@ -1,6 +1,6 @@
 // `trainyard jobs compare`: finished (or running) jobs side by side — final
 // and best metrics, and only the hyper-parameters that differ between them,
-// each as a column named by its field path (training.optimizer.adam.lr).
+// each as a column named by its field path (training.optimizer.adam.beta1).
 #ifndef TRAINYARD_CLIENT_COMPARE_H_
 #define TRAINYARD_CLIENT_COMPARE_H_
 
@@ -28,7 +28,7 @@ std::vector<v1::EpochSummary> EpochHistory(const std::vector<v1::JobEvent>& even
 
 // The job's configuration as field path -> value: every set field of
 // `model` and `training` (paths "model.layers[0].dense.units",
-// "training.optimizer.adam.lr"), each set oneof as its own entry naming the
+// "training.optimizer.adam.beta1"), each set oneof as its own entry naming the
 // chosen field ("training.optimizer" -> "adam", "model.layers[0]" ->
 // "dense"), plus dataset_id and validation_dataset_id.
 std::map<std::string, std::string> FlattenConfig(const v1::Job& job);
