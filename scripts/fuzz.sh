@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh                 # all harnesses, 20 s each (what CI runs)
 #   scripts/fuzz.sh csv 3600        # one harness for an hour
 #   FUZZ_SECONDS=60 scripts/fuzz.sh
+#   FUZZ_BUILD=0 scripts/fuzz.sh    # no build step: the binaries as they are
 # Each harness keeps a growing corpus in ~/.cache/trainyard-fuzz/<name>
 # (FUZZ_CORPUS_ROOT), read together with the committed text seeds
 # (tests/fuzz/corpus/<name>) and the generated binary ones (make_seeds), so a
@@ -24,8 +25,11 @@ if [ $# -gt 2 ]; then
   exit 2
 fi
 
-# Builds only what fuzzing needs when the full sanitizer build has not run.
-TARGETS=fuzzers bash scripts/build-clang.sh
+# Builds only what fuzzing needs when the full sanitizer build has not run;
+# FUZZ_BUILD=0 uses the binaries as they are.
+if [ "${FUZZ_BUILD:-1}" != 0 ]; then
+  TARGETS=fuzzers bash scripts/build-clang.sh
+fi
 
 names=()
 for src in tests/fuzz/*_fuzz.cc; do

@@ -136,6 +136,14 @@ bool WriteIdxSeeds(const fs::path& dir) {
     const std::string images = Images(c.type, c.n, c.dims);
     const std::string labels = Labels(c.n);
     const std::string name = c.name;
+    // A seed the loader refuses would start the fuzzer at the first check.
+    if (absl::Status s = trainyard::LoadIdx(images, labels, trainyard::v1::PREPROCESSING_NONE)
+                             .status();
+        !s.ok()) {
+      std::fprintf(stderr, "make_seeds: idx %s does not load: %s\n", c.name,
+                   std::string(s.message()).c_str());
+      ok = false;
+    }
     ok &= Write(dir / (name + "_raw"), IdxInput(0, images, labels));
     // The harness compresses both parts (IDX header mutations inside gzip).
     ok &= Write(dir / (name + "_gzip_by_harness"), IdxInput(3 | (1 << 2), images, labels));
@@ -223,6 +231,11 @@ bool WriteCheckpointSeeds(const fs::path& dir) {
     }
     absl::StatusOr<std::string> file = trainyard::EncodeCheckpoint(*checkpoint);
     if (!file.ok()) return false;
+    if (absl::Status s = trainyard::DecodeCheckpoint(*file).status(); !s.ok()) {
+      std::fprintf(stderr, "make_seeds: checkpoint %s does not decode: %s\n", c.name,
+                   std::string(s.message()).c_str());
+      ok = false;
+    }
     // checkpoint_fuzz.cc's layout: even first byte + a whole file; odd first
     // byte + the payload alone.
     ok &= Write(dir / (std::string(c.name) + "_file"), std::string(1, '\0') + *file);
