@@ -73,9 +73,10 @@ for name in "${names[@]}"; do
   "$BUILD_DIR/tests/fuzz/${name}_fuzz" -max_total_time="$seconds" -timeout=25 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict_arg[@]}" \
     "${dirs[@]}" >"$log" 2>&1 || status=$?
+  # A run that crashes early has no stats or coverage line: no match is fine.
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
   corpus_size=$(find "$corpus" -type f | wc -l)
   summary+=("$(printf '%-12s %10s execs %7s exec/s  %-22s corpus %s files' \
     "$name" "${execs:-?}" "${rate:-?}" "${cov:-cov: ?}" "$corpus_size")")
