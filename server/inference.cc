@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/leak_on_purpose.h"
 #include "core/memory_estimate.h"
 #include "server/backend.h"
 #include "server/backend_internal.h"
@@ -50,8 +51,7 @@ absl::StatusOr<int64_t> ChunkRows(const v1::ModelSpec& model, bool mc, int64_t b
 absl::Status DropPoisonedPredictor(PredictorCache& cache, std::string_view id,
                                    PredictorEntry& entry)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu) {
-  Predictor* leaked = entry.predictor.release();
-  static_cast<void>(leaked);  // see above: freeing it could double-free
+  LeakOnPurpose(entry.predictor.release());  // see above: freeing it could double-free
   cache.Evict(id, &entry);
   return absl::ResourceExhaustedError(
       "out of memory while running the model; try fewer rows per call");

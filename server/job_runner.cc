@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
+#include "core/leak_on_purpose.h"
 #include "core/training_plan.h"
 #include "server/status_util.h"
 #include "server/stop_reason.h"
@@ -396,7 +397,7 @@ void JobRunner::Run(const JobScheduler::Taken& run, int worker) {
     // old buffer before allocating the new one and keeps the dangling pointer
     // when that throws, so destroying the trainer could free it twice: it is
     // leaked on purpose (what it still holds is what did fit).
-    Trainer* leaked = trainer->release();
+    Trainer* leaked = LeakOnPurpose(trainer->release());
     return finish(v1::FAILED, "out of memory", OutOfMemoryError(*leaked));
   }
   if (!outcome.ok()) return finish(v1::FAILED, "training failed", outcome.status());

@@ -7,8 +7,12 @@ TRAINYARD_DEPS=(
   libssl-dev libyaml-cpp-dev dataset-fashion-mnist python3 python3-grpcio python3-protobuf
   gnuplot-nox  # draws `trainyard jobs plot` pictures (and its test)
 )
-# The second compiler CI builds with (scripts/build-clang.sh).
-TRAINYARD_CLANG_DEPS=(clang)
+# The second compiler CI builds with (scripts/build-clang.sh, the ASan+UBSan
+# and libFuzzer build): Debian 12's clang 14 keeps the sanitizer and libFuzzer
+# runtimes (libclang_rt.fuzzer-x86_64.a, libclang_rt.asan-...) in
+# libclang-rt-14-dev, and llvm-symbolizer, which turns sanitizer reports into
+# file:line stacks, in llvm.
+TRAINYARD_CLANG_DEPS=(clang libclang-rt-14-dev llvm)
 
 # install_deps [package...]: the given packages, by default TRAINYARD_DEPS.
 install_deps() {
