@@ -40,6 +40,14 @@ struct CliContext {
   std::unique_ptr<Client> client_;
 };
 
+// What the user typed for a job or a checkpoint, resolved through the
+// context's client (client/refs.h); a note (a name matching several jobs)
+// goes to stderr. `what` names the argument in messages.
+absl::StatusOr<std::string> ResolveJobArg(CliContext& ctx, const std::string& arg,
+                                          const std::string& what);
+absl::StatusOr<std::string> ResolveCheckpointArg(CliContext& ctx, const std::string& arg,
+                                                 const std::string& what);
+
 // A parsed command, ready to run: the exit code on success.
 using CommandFn = std::function<absl::StatusOr<int>(CliContext&)>;
 

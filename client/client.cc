@@ -197,6 +197,25 @@ absl::StatusOr<v1::ListJobsResponse> Client::ListAllJobs(
   return all;
 }
 
+absl::StatusOr<v1::DeleteJobResponse> Client::DeleteJob(const std::string& id) {
+  grpc::ClientContext context;
+  PrepareUnary(&context);
+  v1::DeleteJobRequest request;
+  request.set_job_id(id);
+  return Unary<v1::DeleteJobResponse>(
+      &context, [&](auto* c, auto* r) { return stub_->DeleteJob(c, request, r); });
+}
+
+absl::Status Client::DeleteCheckpoint(const std::string& id) {
+  grpc::ClientContext context;
+  PrepareUnary(&context);
+  v1::DeleteCheckpointRequest request;
+  request.set_checkpoint_id(id);
+  return Unary<v1::DeleteCheckpointResponse>(&context, [&](auto* c, auto* r) {
+           return stub_->DeleteCheckpoint(c, request, r);
+         }).status();
+}
+
 absl::StatusOr<v1::Job> Client::CancelJob(const std::string& id) {
   grpc::ClientContext context;
   PrepareUnary(&context);

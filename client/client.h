@@ -101,6 +101,8 @@ class Client {
   absl::StatusOr<v1::Job> CancelJob(const std::string& id);
   absl::StatusOr<v1::Job> PauseJob(const std::string& id);
   absl::StatusOr<v1::Job> ResumeJob(const std::string& id);
+  absl::StatusOr<v1::DeleteJobResponse> DeleteJob(const std::string& id);
+  absl::Status DeleteCheckpoint(const std::string& id);
 
   absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints(
       const std::string& job_id);

@@ -1,4 +1,4 @@
-// trainyard checkpoints list | download | upload
+// trainyard checkpoints list | download | upload | rm
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -11,9 +11,15 @@
 namespace trainyard::client {
 namespace {
 
-absl::StatusOr<int> RunList(CliContext& ctx, const std::string& job_id) {
+absl::StatusOr<int> RunList(CliContext& ctx, const std::string& job_arg) {
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
+  std::string job_id;
+  if (!job_arg.empty()) {
+    absl::StatusOr<std::string> id = ResolveJobArg(ctx, job_arg, "JOB");
+    if (!id.ok()) return id.status();
+    job_id = *id;
+  }
   absl::StatusOr<v1::ListCheckpointsResponse> list = (*client)->ListCheckpoints(job_id);
   if (!list.ok()) return list.status();
   if (ctx.json()) {
@@ -32,11 +38,14 @@ absl::StatusOr<int> RunList(CliContext& ctx, const std::string& job_id) {
   return 0;
 }
 
-absl::StatusOr<int> RunDownload(CliContext& ctx, const std::string& id,
+absl::StatusOr<int> RunDownload(CliContext& ctx, const std::string& arg,
                                 std::string path) {
-  if (path.empty()) path = absl::StrCat(id, ".ckpt");
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> resolved = ResolveCheckpointArg(ctx, arg, "CKPT");
+  if (!resolved.ok()) return resolved.status();
+  const std::string& id = *resolved;
+  if (path.empty()) path = absl::StrCat(id, ".ckpt");
   ProgressReporter progress(*ctx.err, ctx.stderr_is_tty, absl::StrCat("downloading ", path));
   absl::StatusOr<DownloadResult> result = (*client)->DownloadCheckpoint(
       id, path, [&](int64_t done, int64_t total) { progress.Update(done, total); });
@@ -75,17 +84,31 @@ absl::StatusOr<int> RunUpload(CliContext& ctx, const std::string& path) {
   return 0;
 }
 
+absl::StatusOr<int> RunRemove(CliContext& ctx, const std::string& arg) {
+  absl::StatusOr<Client*> client = ctx.GetClient();
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> id = ResolveCheckpointArg(ctx, arg, "CKPT");
+  if (!id.ok()) return id.status();
+  if (absl::Status s = (*client)->DeleteCheckpoint(*id); !s.ok()) return s;
+  if (ctx.json()) {
+    PrintJson(ctx, v1::DeleteCheckpointResponse());
+  } else {
+    *ctx.out << *id << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddCheckpointCommands(CLI::App& app, CommandFn* selected) {
   CLI::App* checkpoints =
-      app.add_subcommand("checkpoints", "list, download and upload checkpoints");
+      app.add_subcommand("checkpoints", "list, download, upload and delete checkpoints");
   checkpoints->require_subcommand(1);
 
   auto job_id = std::make_shared<std::string>();
   CLI::App* list = checkpoints->add_subcommand(
       "list", "list a job's checkpoints, oldest first (no JOB_ID: uploaded ones)");
-  list->add_option("JOB_ID", *job_id, "job id");
+  list->add_option("JOB", *job_id, "job id, unique id prefix or name");
   list->callback([=] {
     *selected = [=](CliContext& ctx) { return RunList(ctx, *job_id); };
   });
@@ -95,7 +118,8 @@ void AddCheckpointCommands(CLI::App& app, CommandFn* selected) {
   CLI::App* download = checkpoints->add_subcommand(
       "download", "download a checkpoint (resumes FILE.part, verifies sha256); "
                   "prints the file name");
-  download->add_option("CKPT_ID", *id, "checkpoint id")->required();
+  download->add_option("CKPT", *id, "checkpoint id, unique id prefix, JOB:latest or JOB:best")
+      ->required();
   download->add_option("-o,--output-file", *out, "file to write (default CKPT_ID.ckpt)");
   download->callback([=] {
     *selected = [=](CliContext& ctx) { return RunDownload(ctx, *id, *out); };
@@ -107,6 +131,15 @@ void AddCheckpointCommands(CLI::App& app, CommandFn* selected) {
   upload->add_option("FILE", *file, "checkpoint file")->required();
   upload->callback([=] {
     *selected = [=](CliContext& ctx) { return RunUpload(ctx, *file); };
+  });
+
+  auto rm_id = std::make_shared<std::string>();
+  CLI::App* rm = checkpoints->add_subcommand(
+      "rm", "delete a checkpoint (refused while an unfinished job needs it)");
+  rm->add_option("CKPT", *rm_id, "checkpoint id, unique id prefix, JOB:latest or JOB:best")
+      ->required();
+  rm->callback([=] {
+    *selected = [=](CliContext& ctx) { return RunRemove(ctx, *rm_id); };
   });
 }
 

@@ -19,16 +19,19 @@ struct JobEvents {
   std::vector<v1::JobEvent> events;
 };
 
-// GetJob then every stored event, for each id in order.
+// GetJob then every stored event, for each job reference in order.
 absl::StatusOr<std::vector<JobEvents>> FetchJobs(CliContext& ctx,
                                                  const std::vector<std::string>& ids) {
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
   std::vector<JobEvents> jobs;
-  for (const std::string& id : ids) {
-    absl::StatusOr<v1::Job> job = (*client)->GetJob(id);
+  for (const std::string& arg : ids) {
+    // Ids, unique prefixes and names, as everywhere a job is taken.
+    absl::StatusOr<std::string> id = ResolveJobArg(ctx, arg, "JOB");
+    if (!id.ok()) return id.status();
+    absl::StatusOr<v1::Job> job = (*client)->GetJob(*id);
     if (!job.ok()) return job.status();
-    absl::StatusOr<std::vector<v1::JobEvent>> events = (*client)->ReadEvents(id);
+    absl::StatusOr<std::vector<v1::JobEvent>> events = (*client)->ReadEvents(*id);
     if (!events.ok()) return events.status();
     jobs.push_back({*std::move(job), *std::move(events)});
   }
@@ -144,7 +147,7 @@ void AddJobAnalysisCommands(CLI::App* jobs, CommandFn* selected) {
   CLI::App* metrics = jobs->add_subcommand(
       "metrics", "export every stored step, epoch and diagnostics value as tidy rows "
                  "(job_id,series,step,epoch,layer,metric,value)");
-  metrics->add_option("JOB", m->ids, "job ids")->required();
+  metrics->add_option("JOB", m->ids, "job ids, unique id prefixes or names")->required();
   metrics->add_option("--format", m->format, "csv or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
@@ -155,7 +158,7 @@ void AddJobAnalysisCommands(CLI::App* jobs, CommandFn* selected) {
   CLI::App* compare = jobs->add_subcommand(
       "compare", "jobs side by side, best first: final and best metrics and the "
                  "hyper-parameters that differ");
-  compare->add_option("JOB", c->ids, "job ids")->required();
+  compare->add_option("JOB", c->ids, "job ids, unique id prefixes or names")->required();
   compare->add_option("--metric", c->metric,
                       "rank by the best epoch value of train_loss, train_accuracy, val_loss "
                       "or val_accuracy (default: val_accuracy, else val_loss, else "
@@ -166,7 +169,7 @@ void AddJobAnalysisCommands(CLI::App* jobs, CommandFn* selected) {
   CLI::App* plot = jobs->add_subcommand(
       "plot", "draw the jobs' loss and accuracy curves, overlaid, into a PNG or SVG "
               "file (needs gnuplot)");
-  plot->add_option("JOB", p->ids, "job ids")->required();
+  plot->add_option("JOB", p->ids, "job ids, unique id prefixes or names")->required();
   plot->add_option("-o,--out", p->out, "picture file: .png or .svg")->required();
   plot->add_option("--smoothing", p->smoothing,
                    "EMA weight of the step loss in [0, 1) (0: raw)")

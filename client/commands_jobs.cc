@@ -1,4 +1,4 @@
-// trainyard jobs submit | list | show | watch | cancel | pause | resume
+// trainyard jobs submit | list | show | watch | cancel | pause | resume | rm
 // (metrics, compare and plot: commands_job_analysis.cc)
 #include <memory>
 
@@ -53,6 +53,19 @@ absl::StatusOr<int> RunSubmit(CliContext& ctx, const JobSubmitArgs& args) {
     if (!validation.ok()) return validation.status();
     if (!validation->note.empty()) Note(ctx, validation->note);
     request->set_validation_dataset_id(validation->id);
+  }
+
+  const std::pair<const std::string*, const char*> refs[] = {
+      {&args.init_from, "--init-from"}, {&args.resume_from, "--resume-from"}};
+  for (const auto& [arg, flag] : refs) {
+    if (arg->empty()) continue;
+    absl::StatusOr<std::string> id = ResolveCheckpointArg(ctx, *arg, flag);
+    if (!id.ok()) return id.status();
+    if (arg == &args.init_from) {
+      request->set_init_from_checkpoint_id(*id);
+    } else {
+      request->set_resume_from_checkpoint_id(*id);
+    }
   }
 
   absl::StatusOr<v1::Job> job = (*client)->SubmitJob(*request);
@@ -147,11 +160,13 @@ void PrintJobText(CliContext& ctx, const v1::Job& job) {
 
 using JobCall = absl::StatusOr<v1::Job> (Client::*)(const std::string&);
 
-absl::StatusOr<int> RunJobCall(CliContext& ctx, const std::string& id, JobCall call,
+absl::StatusOr<int> RunJobCall(CliContext& ctx, const std::string& arg, JobCall call,
                                const char* verb) {
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
-  absl::StatusOr<v1::Job> job = ((*client)->*call)(id);
+  absl::StatusOr<std::string> id = ResolveJobArg(ctx, arg, "JOB");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<v1::Job> job = ((*client)->*call)(*id);
   if (!job.ok()) return job.status();
   if (ctx.json()) {
     PrintJson(ctx, *job);
@@ -169,10 +184,27 @@ void AddIdCommand(CLI::App* parent, CommandFn* selected, const char* name,
                   const char* help, JobCall call, const char* verb) {
   auto id = std::make_shared<std::string>();
   CLI::App* sub = parent->add_subcommand(name, help);
-  sub->add_option("ID", *id, "job id")->required();
+  sub->add_option("JOB", *id, "job id, unique id prefix or name")->required();
   sub->callback([=] {
     *selected = [=](CliContext& ctx) { return RunJobCall(ctx, *id, call, verb); };
   });
+}
+
+absl::StatusOr<int> RunRemove(CliContext& ctx, const std::string& arg) {
+  absl::StatusOr<Client*> client = ctx.GetClient();
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> id = ResolveJobArg(ctx, arg, "JOB");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<v1::DeleteJobResponse> deleted = (*client)->DeleteJob(*id);
+  if (!deleted.ok()) return deleted.status();
+  if (ctx.json()) {
+    PrintJson(ctx, *deleted);
+  } else {
+    *ctx.out << *id << "\n";
+    Note(ctx, absl::StrFormat("deleted %s with %d checkpoints", *id,
+                              deleted->deleted_checkpoint_ids_size()));
+  }
+  return 0;
 }
 
 }  // namespace
@@ -205,9 +237,11 @@ void AddJobCommands(CLI::App& app, CommandFn* selected) {
   submit->add_option("--request-id", a->request_id,
                      "idempotency key: resubmitting it returns the same job");
   auto* init = submit->add_option("--init-from", a->init_from,
-                                  "initialise weights from this checkpoint");
+                                  "initialise weights from this checkpoint "
+                                  "(id, id prefix, JOB:latest or JOB:best)");
   auto* resume = submit->add_option("--resume-from", a->resume_from,
-                                    "continue this checkpoint's training exactly");
+                                    "continue this checkpoint's training exactly "
+                                    "(id, id prefix, JOB:latest or JOB:best)");
   init->excludes(resume);
   auto* validate = submit->add_flag("--validate-only", a->validate_only,
                                     "check everything, start nothing");
@@ -238,12 +272,14 @@ void AddJobCommands(CLI::App& app, CommandFn* selected) {
       "watch", "follow a job until it ends (live view on a terminal, plain lines "
                "otherwise, JSON Lines of events with --output json); exit 0 only if "
                "it SUCCEEDED");
-  watch->add_option("ID", *watch_id, "job id")->required();
+  watch->add_option("JOB", *watch_id, "job id, unique id prefix or name")->required();
   watch->add_option("--after-seq", *after_seq, "show only events after this seq")
       ->check(CLI::NonNegativeNumber);
   watch->callback([=] {
     *selected = [=](CliContext& ctx) {
-      return WatchAndReport(ctx, *watch_id, *after_seq, /*json_events=*/true);
+      absl::StatusOr<std::string> id = ResolveJobArg(ctx, *watch_id, "JOB");
+      if (!id.ok()) return absl::StatusOr<int>(id.status());
+      return WatchAndReport(ctx, *id, *after_seq, /*json_events=*/true);
     };
   });
 
@@ -252,6 +288,14 @@ void AddJobCommands(CLI::App& app, CommandFn* selected) {
                &Client::PauseJob, "pause");
   AddIdCommand(jobs, selected, "resume", "put a paused job back in the queue",
                &Client::ResumeJob, "resume");
+
+  auto rm_id = std::make_shared<std::string>();
+  CLI::App* rm = jobs->add_subcommand(
+      "rm", "delete a finished job with its events and the checkpoints no other job uses");
+  rm->add_option("JOB", *rm_id, "job id, unique id prefix or name")->required();
+  rm->callback([=] {
+    *selected = [=](CliContext& ctx) { return RunRemove(ctx, *rm_id); };
+  });
   AddJobAnalysisCommands(jobs, selected);
 }
 

@@ -90,8 +90,11 @@ absl::StatusOr<int> RunPredict(CliContext& ctx, const PredictArgs& args) {
   if (!rows.ok()) return rows.status();
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> checkpoint_id =
+      ResolveCheckpointArg(ctx, args.checkpoint_id, "CKPT");
+  if (!checkpoint_id.ok()) return checkpoint_id.status();
   absl::StatusOr<v1::PredictResponse> response =
-      (*client)->Predict(MakePredictRequest(args.checkpoint_id, *rows, args.mc_samples, args.seed));
+      (*client)->Predict(MakePredictRequest(*checkpoint_id, *rows, args.mc_samples, args.seed));
   if (!response.ok()) return response.status();
   if (ctx.json()) {
     PrintJson(ctx, *response);
@@ -114,10 +117,12 @@ absl::StatusOr<int> RunPredict(CliContext& ctx, const PredictArgs& args) {
   return 0;
 }
 
-absl::StatusOr<int> RunEvaluate(CliContext& ctx, const std::string& checkpoint_id,
+absl::StatusOr<int> RunEvaluate(CliContext& ctx, const std::string& checkpoint_arg,
                                 const std::string& dataset) {
   absl::StatusOr<Client*> client = ctx.GetClient();
   if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> checkpoint_id = ResolveCheckpointArg(ctx, checkpoint_arg, "CKPT");
+  if (!checkpoint_id.ok()) return checkpoint_id.status();
   absl::StatusOr<ResolvedDataset> resolved =
       ResolveDataset(dataset, "DATASET", [&](const std::string& name) {
         return (*client)->ListAllDatasets(name);
@@ -125,7 +130,7 @@ absl::StatusOr<int> RunEvaluate(CliContext& ctx, const std::string& checkpoint_i
   if (!resolved.ok()) return resolved.status();
   if (!resolved->note.empty()) Note(ctx, resolved->note);
   v1::EvaluateRequest request;
-  request.set_checkpoint_id(checkpoint_id);
+  request.set_checkpoint_id(*checkpoint_id);
   request.set_dataset_id(resolved->id);
   absl::StatusOr<v1::EvaluateResponse> r = (*client)->Evaluate(request);
   if (!r.ok()) return r.status();
@@ -157,7 +162,9 @@ void AddOtherCommands(CLI::App& app, CommandFn* selected) {
 
   auto p = std::make_shared<PredictArgs>();
   CLI::App* predict = app.add_subcommand("predict", "run a checkpoint's model on rows");
-  predict->add_option("CKPT_ID", p->checkpoint_id, "checkpoint id")->required();
+  predict->add_option("CKPT", p->checkpoint_id,
+                      "checkpoint id, unique id prefix, JOB:latest or JOB:best")
+      ->required();
   auto* input = predict->add_option("--input", p->input_file,
                                     "CSV file of rows (a non-numeric first line is a header)");
   auto* values = predict->add_option("--values", p->values,
@@ -180,7 +187,8 @@ void AddOtherCommands(CLI::App& app, CommandFn* selected) {
   auto dataset = std::make_shared<std::string>();
   CLI::App* evaluate = app.add_subcommand(
       "evaluate", "loss and metrics of a checkpoint's model on a stored dataset");
-  evaluate->add_option("CKPT_ID", *ckpt, "checkpoint id")->required();
+  evaluate->add_option("CKPT", *ckpt, "checkpoint id, unique id prefix, JOB:latest or JOB:best")
+      ->required();
   evaluate->add_option("DATASET", *dataset, "dataset name or id")->required();
   evaluate->callback([=] {
     *selected = [=](CliContext& ctx) { return RunEvaluate(ctx, *ckpt, *dataset); };

@@ -133,6 +133,13 @@ absl::StatusOr<TrainingPlan> BuildTrainingPlan(const TrainingPlanInputs& in) {
         "training.early_stopping.patience needs validation data: set "
         "training.validation_fraction or validation_dataset_id");
   }
+  if (const v1::RetentionMetric metric = config.retention().metric();
+      (metric == v1::RETAIN_MIN_VAL_LOSS || metric == v1::RETAIN_MAX_VAL_ACCURACY) &&
+      plan.val_idx_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.retention.metric ", v1::RetentionMetric_Name(metric),
+        " needs validation data: set training.validation_fraction or validation_dataset_id"));
+  }
 
   if (in.init_from) {
     absl::StatusOr<v1::Checkpoint> from = in.init_from();

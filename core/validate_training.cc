@@ -164,6 +164,48 @@ absl::Status CheckSchedule(const v1::ScheduleSpec& schedule, double base_lr) {
   return absl::OkStatus();
 }
 
+// Retention only decides which saved checkpoints stay; a policy that keeps
+// nothing but the final one is written keep_last: 1, so "both zero" is taken
+// for a mistake (a retention message set by accident) rather than a policy.
+absl::Status CheckRetention(const v1::TrainingConfig& config) {
+  if (!config.has_retention()) return absl::OkStatus();
+  const v1::CheckpointRetention& r = config.retention();
+  if (r.keep_last() < 0) {
+    return Invalid("retention.keep_last", absl::StrCat("must be >= 0, got ", r.keep_last()));
+  }
+  if (r.keep_best() < 0) {
+    return Invalid("retention.keep_best", absl::StrCat("must be >= 0, got ", r.keep_best()));
+  }
+  if (!v1::RetentionMetric_IsValid(r.metric())) {
+    return Invalid("retention.metric", absl::StrCat(r.metric(), " is not a retention metric"));
+  }
+  if (r.keep_last() == 0 && r.keep_best() == 0) {
+    return Invalid("retention",
+                   "keeps nothing: set retention.keep_last or retention.keep_best > 0, or "
+                   "leave retention unset to keep every checkpoint");
+  }
+  const bool has_metric = r.metric() != v1::RETENTION_METRIC_UNSPECIFIED;
+  if (r.keep_best() > 0 && !has_metric) {
+    return Invalid("retention.metric",
+                   "must be set when retention.keep_best > 0 (RETAIN_MIN_VAL_LOSS, "
+                   "RETAIN_MAX_VAL_ACCURACY, RETAIN_MIN_TRAIN_LOSS or RETAIN_MAX_TRAIN_ACCURACY)");
+  }
+  if (r.keep_best() == 0 && has_metric) {
+    return Invalid("retention.metric",
+                   absl::StrCat("is ", v1::RetentionMetric_Name(r.metric()),
+                                " but retention.keep_best is 0; set keep_best or drop the metric"));
+  }
+  const bool accuracy = r.metric() == v1::RETAIN_MAX_VAL_ACCURACY ||
+                        r.metric() == v1::RETAIN_MAX_TRAIN_ACCURACY;
+  const v1::LossKind loss = config.loss().kind();
+  if (accuracy && (loss == v1::MSE || loss == v1::HUBER)) {
+    return Invalid("retention.metric",
+                   absl::StrCat(v1::RetentionMetric_Name(r.metric()), " needs accuracy, which loss ",
+                                v1::LossKind_Name(loss), " does not define"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckCount(int value, int max, absl::string_view path) {
   if (value <= 0) return Invalid(path, absl::StrCat("must be > 0, got ", value));
   if (value > max) {
@@ -207,7 +249,7 @@ absl::Status ValidateTrainingConfig(const v1::TrainingConfig& config) {
                    absl::StrCat("must be >= 1 (leave diagnostics unset for none), got ",
                                 config.diagnostics().every_steps()));
   }
-  return absl::OkStatus();
+  return CheckRetention(config);
 }
 
 }  // namespace trainyard

@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const ServerOptions& opti
   recorder_options.max_params = im.options.max_params;
   recorder_options.max_checkpoint_bytes = im.options.max_checkpoint_bytes;
   recorder_options.blob_mu = &im.dataset_mu;
+  recorder_options.removal_mu = &im.blob_removal_mu;
   recorder_options.logger = &log;
   recorder_options.timer = im.options.clock;
   im.checkpoints = std::make_unique<CheckpointRecorder>(
@@ -255,7 +256,8 @@ v1::ServerInfo Backend::GetServerInfo() const {
   limits->set_max_predict_work(o.max_predict_work);
   limits->set_inference_queue(o.inference_queue);
   for (const char* c : {"csv", "idx", "mc_dropout", "resume", "pause", "init_from_checkpoint",
-                        "validate_only", "evaluate", "predict"}) {
+                        "validate_only", "evaluate", "predict", "checkpoint_retention",
+                        "delete_job", "delete_checkpoint"}) {
     info.add_capabilities(c);
   }
   info.set_heartbeat_interval_seconds(o.heartbeat_seconds);

@@ -80,10 +80,18 @@ class Backend {
   absl::StatusOr<v1::Job> CancelJob(std::string_view id);
   absl::StatusOr<v1::Job> PauseJob(std::string_view id);
   absl::StatusOr<v1::Job> ResumeJob(std::string_view id);
+  // Terminal jobs only (FAILED_PRECONDITION naming the state): the row, its
+  // events and its checkpoints no other job names; their files after the
+  // commit. Watchers of it end with NOT_FOUND. NOT_FOUND when absent.
+  absl::StatusOr<v1::DeleteJobResponse> DeleteJob(std::string_view id);
 
   // ------------------------------------------------------------- checkpoints
   absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints(std::string_view job_id);
   absl::StatusOr<v1::CheckpointInfo> GetCheckpoint(std::string_view id);
+  // The row, then its file once no row names the bytes. FAILED_PRECONDITION
+  // while a QUEUED, RUNNING or PAUSED job names it (latest, init_from,
+  // resume_from); NOT_FOUND when absent.
+  absl::Status DeleteCheckpoint(std::string_view id);
   // Validates the file stored as blob `sha256` (core/checkpoint.h) and
   // records it with reason UPLOADED. DATA_LOSS / INVALID_ARGUMENT as the
   // checkpoint loader says.

@@ -19,6 +19,9 @@
 // Lock order (a lock may be taken while holding the ones before it, never
 // the other way round):
 //   1. Impl::dataset_mu          (dataset row insert/delete + blob removal)
+//   1b. Impl::blob_removal_mu    (every "does a row name it? unlink" and a
+//                                 checkpoint save from "its blob exists" to
+//                                 its commit; never held across parsing)
 //   2. a job's record lock       (JobRecords; one job at a time)
 //   3. JobScheduler's mutex      (in-memory only: no I/O under it, ever)
 //   4. the leaves: EventLog's and MetadataStore's internal mutexes, the
@@ -87,6 +90,12 @@ struct Backend::Impl {
   // Serialises dataset row insert/delete with blob removal, so a blob is
   // never removed while a new row starts to reference it.
   absl::Mutex dataset_mu;
+  // Serialises each blob removal's "no row names it, unlink" with a
+  // checkpoint save's "the blob is there, commit its row": the save path
+  // does not take dataset_mu (held across whole dataset parses), so without
+  // this a save of bytes identical to a checkpoint being pruned or deleted
+  // could find the file, lose it to the unlink and commit a row without it.
+  absl::Mutex blob_removal_mu;
 
   absl::Mutex workers_mu;  // StartWorkers vs Shutdown/~Backend
   bool workers_started ABSL_GUARDED_BY(workers_mu) = false;

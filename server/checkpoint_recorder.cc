@@ -2,10 +2,12 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
 #include "core/validate.h"
+#include "server/checkpoint_retention.h"
 #include "server/ids.h"
 #include "server/time_util.h"
 
@@ -59,25 +61,54 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
       MakeInfo(checkpoint, *model, *sha, static_cast<int64_t>(bytes->size()), job_id, reason);
   if (options_.after_blob) options_.after_blob(*sha);
 
-  // The row (kept if identical bytes were saved before: it stands for both),
-  // the job's pointer and the CheckpointSaved event in one transaction, under
-  // the job's lock so that no state change lands in between. A crash before
-  // it leaves only the blob, which the start-up sweep removes.
-  JobRecords::Lock held = records_->LockJob(job_id);
-  absl::StatusOr<v1::Job> current = records_->Get(job_id);
-  if (!current.ok()) return current.status();
-  StoreWrite write;
-  write.checkpoints.push_back(info);
-  current->set_latest_checkpoint_id(*sha);
-  write.update_jobs.push_back(*std::move(current));
-  v1::JobEvent event;
-  v1::CheckpointSaved* saved = event.mutable_checkpoint_saved();
-  saved->set_checkpoint_id(*sha);
-  saved->set_step(info.step());
-  saved->set_epoch(info.epoch());
-  saved->set_reason(reason);
-  absl::StatusOr<int64_t> seq = events_->AppendWith(job_id, std::move(event), std::move(write));
-  if (!seq.ok()) return seq.status();
+  // Blob removals (retention, DeleteCheckpoint, DeleteJob, DeleteDataset,
+  // refused uploads) decide "no row names it" and unlink under removal_mu;
+  // held from here to the commit, the blob this row names cannot be removed
+  // between the check below and the row's commit. Put ran outside it (the
+  // slow part); if identical bytes were removed meanwhile, store them again.
+  std::vector<std::string> pruned;
+  {
+    std::optional<absl::MutexLock> removal_lock;
+    if (options_.removal_mu != nullptr) removal_lock.emplace(options_.removal_mu);
+    if (!blobs_->Exists(*sha)) {
+      absl::StatusOr<std::string> again = blobs_->Put(*bytes);
+      if (!again.ok()) return again.status();
+    }
+    // The row (kept if identical bytes were saved before: it stands for
+    // both), the job's pointer, the CheckpointSaved event and the
+    // retention's pruned rows in one transaction, under the job's lock so
+    // that no state change lands in between. A crash before it leaves only
+    // the blob, which the start-up sweep removes; a crash after it, before
+    // the pruned files are removed below, leaves only those files, which the
+    // sweep removes too.
+    JobRecords::Lock held = records_->LockJob(job_id);
+    absl::StatusOr<v1::Job> current = records_->Get(job_id);
+    if (!current.ok()) return current.status();
+    StoreWrite write;
+    if (current->training().has_retention()) {
+      absl::StatusOr<std::vector<v1::CheckpointInfo>> existing = store_->ListCheckpoints(job_id);
+      if (!existing.ok()) return existing.status();
+      bool listed = false;
+      for (const v1::CheckpointInfo& c : *existing) listed = listed || c.id() == info.id();
+      if (!listed) existing->push_back(info);
+      pruned = CheckpointsToPrune(current->training().retention(), *existing, *sha);
+      write.prune_checkpoints = pruned;
+    }
+    write.checkpoints.push_back(info);
+    current->set_latest_checkpoint_id(*sha);
+    write.update_jobs.push_back(*std::move(current));
+    v1::JobEvent event;
+    v1::CheckpointSaved* saved = event.mutable_checkpoint_saved();
+    saved->set_checkpoint_id(*sha);
+    saved->set_step(info.step());
+    saved->set_epoch(info.epoch());
+    saved->set_reason(reason);
+    absl::StatusOr<int64_t> seq = events_->AppendWith(job_id, std::move(event), std::move(write));
+    if (!seq.ok()) return seq.status();
+  }  // the record lock, then removal_mu
+  // A candidate another job names was kept by the store; only files that no
+  // row names any more go.
+  int removed = RemoveUnreferencedBlobs(pruned, job_id);
   options_.logger->Info(
       "checkpoint_saved",
       {{"job", job_id},
@@ -86,8 +117,35 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Save(const std::string& j
        {"epoch", info.epoch()},
        {"step", info.step()},
        {"bytes", info.size_bytes()},
+       {"pruned_files", removed},
        {"ms", absl::ToInt64Milliseconds(options_.timer->Now() - start)}});
   return info;
+}
+
+int CheckpointRecorder::RemoveUnreferencedBlobs(absl::Span<const std::string> shas,
+                                                std::string_view job_id) {
+  int removed = 0;
+  for (const std::string& sha : shas) {
+    std::optional<absl::MutexLock> removal_lock;
+    if (options_.removal_mu != nullptr) removal_lock.emplace(options_.removal_mu);
+    absl::StatusOr<bool> referenced = store_->IsBlobReferenced(sha);
+    if (!referenced.ok()) {
+      // Safe: the file stays until the start-up sweep finds it unreferenced.
+      options_.logger->Problem(LogLevel::kWarn, "store_error", job_id,
+                               absl::StrCat("checkpoint file ", sha, " kept"),
+                               referenced.status());
+      continue;
+    }
+    if (*referenced) continue;
+    absl::Status s = blobs_->Remove(sha);
+    if (s.ok()) {
+      ++removed;
+    } else if (!absl::IsNotFound(s)) {
+      options_.logger->Problem(LogLevel::kWarn, "store_error", job_id,
+                               absl::StrCat("checkpoint file ", sha, " not removed"), s);
+    }
+  }
+  return removed;
 }
 
 absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string& sha256) {
@@ -105,6 +163,8 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRecorder::Import(const std::string&
   } else {
     // The upload's bytes were committed as a blob before they could be
     // validated (server/upload_reactor.cc): a refused one must not stay.
+    std::optional<absl::MutexLock> removal_lock;
+    if (options_.removal_mu != nullptr) removal_lock.emplace(options_.removal_mu);
     absl::StatusOr<bool> referenced = store_->IsBlobReferenced(sha256);
     if (!referenced.ok()) {
       options_.logger->Problem(LogLevel::kWarn, "store_error", "",

@@ -6,7 +6,10 @@
 // Locking: none of its own. Save holds the job's record lock
 // (server/job_records.h) only for the one transaction that records the row,
 // the job's pointer and the event (EventLog::AppendWith), so a state change
-// of the job cannot land between them. Thread-safe.
+// of the job cannot land between them; and options.removal_mu (taken first,
+// as the lock order in server/backend_internal.h says) from checking that
+// its blob still exists to the commit, so no blob removal can take the file
+// of a row being recorded. Thread-safe.
 #ifndef TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
 #define TRAINYARD_SERVER_CHECKPOINT_RECORDER_H_
 
@@ -17,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
@@ -40,6 +44,10 @@ struct CheckpointRecorderOptions {
   // row writes hold (Backend::Impl::dataset_mu), so neither removes a blob
   // the other is recording. May be null (tests).
   absl::Mutex* blob_mu = nullptr;
+  // Held by every blob removal between "no row names it" and the unlink,
+  // and by Save from "its blob exists" to its commit
+  // (Backend::Impl::blob_removal_mu). May be null (tests).
+  absl::Mutex* removal_mu = nullptr;
   // Test hook: runs in Save after the blob is stored, before its row is
   // committed (a crash here must leave only an orphan blob).
   std::function<void(const std::string& sha256)> after_blob;
@@ -67,7 +75,9 @@ class CheckpointRecorder {
 
   // Stores a checkpoint of running job `job_id` (stamped with its dataset's
   // sha256), records it, points the job's latest_checkpoint_id at it and
-  // logs CheckpointSaved (and checkpoint_saved on the operator log).
+  // logs CheckpointSaved (and checkpoint_saved on the operator log). With a
+  // retention policy (TrainingConfig.retention) the rows it lets go are
+  // deleted in the same transaction and their files after it.
   // Identical bytes saved before share the existing row. RESOURCE_EXHAUSTED past the format's 2 GiB limit; store errors.
   absl::StatusOr<v1::CheckpointInfo> Save(const std::string& job_id, v1::Checkpoint checkpoint,
                                           v1::CheckpointReason reason);
@@ -76,6 +86,13 @@ class CheckpointRecorder {
   // UPLOADED (no job). The same file again gives the existing row. When it
   // is refused, the blob is removed unless a row names it.
   absl::StatusOr<v1::CheckpointInfo> Import(const std::string& sha256);
+
+  // Removes the blob of each of `shas` that no row names any more (after a
+  // transaction that deleted their rows), each check and unlink under
+  // options.removal_mu. Failures are logged (the start-up sweep removes what
+  // stays) and not returned. Returns the files removed.
+  // REQUIRES: options.removal_mu not held by the caller.
+  int RemoveUnreferencedBlobs(absl::Span<const std::string> shas, std::string_view job_id);
 
   // The stored checkpoint `id`, decoded. `field` names the request field in
   // errors: INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.

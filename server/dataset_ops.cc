@@ -67,6 +67,7 @@ absl::StatusOr<v1::Dataset> Backend::CreateDataset(const v1::DatasetHeader& head
   // (server/blob_sweep.h).
   absl::Cleanup remove_refused = [&] {
     if (recorded || !IsSha256Hex(sha256)) return;
+    absl::MutexLock removal(&im.blob_removal_mu);
     absl::StatusOr<bool> referenced = im.store->IsBlobReferenced(sha256);
     if (!referenced.ok()) {
       // Kept; the start-up sweep asks again.
@@ -168,8 +169,15 @@ absl::Status Backend::DeleteDataset(std::string_view id) {
   if (!deleted.ok()) return deleted.status();
   im.datasets->Forget(id);
   if (!deleted->blob_still_referenced) {
-    absl::Status s = im.blobs->Remove(deleted->sha256);
-    if (!s.ok() && !absl::IsNotFound(s)) return s;
+    // Asked again under blob_removal_mu: a checkpoint of the same bytes may
+    // have been recorded since the delete's transaction.
+    absl::MutexLock removal(&im.blob_removal_mu);
+    absl::StatusOr<bool> referenced = im.store->IsBlobReferenced(deleted->sha256);
+    if (!referenced.ok()) return referenced.status();
+    if (!*referenced) {
+      absl::Status s = im.blobs->Remove(deleted->sha256);
+      if (!s.ok() && !absl::IsNotFound(s)) return s;
+    }
   }
   return absl::OkStatus();
 }

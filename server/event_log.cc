@@ -72,6 +72,7 @@ struct EventSubscription::JobLog {
   int64_t published ABSL_GUARDED_BY(mu) = 0;
   bool closed ABSL_GUARDED_BY(mu) = false;
   bool shutdown ABSL_GUARDED_BY(mu) = false;
+  bool deleted ABSL_GUARDED_BY(mu) = false;  // EventLog::Drop: the job is gone
   std::vector<std::shared_ptr<Waiter>> waiters ABSL_GUARDED_BY(mu);
   int subscribers ABSL_GUARDED_BY(mu) = 0;
 };
@@ -122,6 +123,7 @@ absl::StatusOr<EventSubscription::Poll> EventSubscription::Next(
     {
       absl::MutexLock lock(&log_->mu);
       if (log_->shutdown) return absl::UnavailableError("server is shutting down");
+      if (log_->deleted) return absl::NotFoundError(absl::StrCat("job ", log_->job_id, " was deleted"));
       if (cursor_ >= log_->published) {
         if (log_->closed) return Poll::kEnd;
         if (!waiter_->registered) {
@@ -445,6 +447,25 @@ void EventLog::ForgetIfEmpty(const std::shared_ptr<JobLog>& log) {
   }
   auto it = logs_.find(log->job_id);
   if (it != logs_.end() && it->second == log) logs_.erase(it);
+}
+
+void EventLog::Drop(std::string_view job_id) {
+  std::shared_ptr<JobLog> log;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = logs_.find(job_id);
+    if (it == logs_.end()) return;  // no watcher: nothing in memory to end
+    log = it->second;
+    logs_.erase(it);
+  }
+  Waiters wake;
+  {
+    absl::MutexLock log_lock(&log->mu);
+    log->deleted = true;
+    for (const auto& w : log->waiters) w->registered = false;
+    wake.swap(log->waiters);
+  }
+  FireAll(wake);
 }
 
 void EventLog::Shutdown() {

@@ -94,8 +94,8 @@ class EventSubscription {
 
   // Never waits on an appender beyond a short critical section; when the
   // cursor is behind the in-memory tail it reads up to store_page_size events
-  // from the store. Errors: UNAVAILABLE after EventLog::Shutdown, or a store
-  // failure.
+  // from the store. Errors: UNAVAILABLE after EventLog::Shutdown, NOT_FOUND
+  // after EventLog::Drop, or a store failure.
   absl::StatusOr<Poll> Next(std::shared_ptr<const v1::JobEvent>* event);
 
   // Seq of the last event returned by Next (after_seq before the first).
@@ -177,6 +177,10 @@ class EventLog {
   // Seq of the job's last visible event (0: none).
   absl::StatusOr<int64_t> LastSeq(std::string_view job_id);
 
+  // After the job's rows were deleted (Backend::DeleteJob): forgets its
+  // in-memory log and wakes its watchers, whose Next returns NOT_FOUND from
+  // then on (a page already read from the store is still returned first).
+  void Drop(std::string_view job_id);
   // Wakes every watcher; from now on Next returns UNAVAILABLE and Append
   // still works (so shutdown checkpoints are logged).
   void Shutdown();

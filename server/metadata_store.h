@@ -85,9 +85,15 @@ struct StoreWrite {
   std::vector<v1::CheckpointInfo> checkpoints;
   std::vector<v1::Job> update_jobs;  // UpdateJob
   std::vector<v1::JobEvent> events;  // AppendEvents, each under its own job_id
+  // Checkpoint rows to delete last (retention), each unless a job (any job,
+  // in any state, after the writes above) names it as latest, init_from or
+  // resume_from; absent ids are skipped. Their blob files are the caller's
+  // to remove after the commit, once IsBlobReferenced says no row needs them.
+  std::vector<std::string> prune_checkpoints;
 
   bool empty() const {
-    return insert_jobs.empty() && checkpoints.empty() && update_jobs.empty() && events.empty();
+    return insert_jobs.empty() && checkpoints.empty() && update_jobs.empty() &&
+           events.empty() && prune_checkpoints.empty();
   }
 };
 
@@ -116,8 +122,10 @@ class MetadataStore {
 
   // ---------------------------------------------------------------- jobs
   // ALREADY_EXISTS if the id or the (non-empty) request_id is taken;
-  // NOT_FOUND naming the field if dataset_id or validation_dataset_id does
-  // not exist (checked atomically with the insert).
+  // NOT_FOUND naming the field if dataset_id, validation_dataset_id,
+  // init_from_checkpoint_id or resume_from_checkpoint_id does not exist
+  // (checked atomically with the insert, so a checkpoint deleted meanwhile
+  // cannot leave the job naming nothing).
   virtual absl::Status InsertJob(const v1::Job& job) = 0;
   // Replaces the stored job with the same id. NOT_FOUND if absent.
   virtual absl::Status UpdateJob(const v1::Job& job) = 0;
@@ -150,7 +158,18 @@ class MetadataStore {
   // The job's checkpoints by ascending step; job_id "" lists uploaded ones.
   virtual absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
       std::string_view job_id) = 0;
-  virtual absl::Status DeleteCheckpoint(std::string_view id) = 0;  // NOT_FOUND
+  // NOT_FOUND if absent; FAILED_PRECONDITION naming the job while a QUEUED,
+  // RUNNING or PAUSED job names it (as latest, init_from or resume_from). A
+  // terminal job whose latest it was points at its newest remaining
+  // checkpoint instead (or none), in the same transaction.
+  virtual absl::Status DeleteCheckpoint(std::string_view id) = 0;
+
+  // Deletes a terminal job's row, its events and its checkpoint rows that no
+  // other job names, in one transaction; returns the ids of the checkpoint
+  // rows deleted (their blobs are the caller's to remove, as for
+  // prune_checkpoints). NOT_FOUND if absent; FAILED_PRECONDITION naming the
+  // state if the job is not SUCCEEDED, FAILED or CANCELLED.
+  virtual absl::StatusOr<std::vector<std::string>> DeleteJob(std::string_view id) = 0;
 
   // ------------------------------------------------------- transactions
   // Everything in `write` in one transaction (see StoreWrite); an empty

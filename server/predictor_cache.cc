@@ -35,4 +35,9 @@ void PredictorCache::Evict(std::string_view checkpoint_id, const PredictorEntry*
   entries_.remove_if([&](const auto& e) { return e.first == checkpoint_id && e.second.get() == entry; });
 }
 
+void PredictorCache::Forget(std::string_view checkpoint_id) {
+  absl::MutexLock lock(&mu_);
+  entries_.remove_if([&](const auto& e) { return e.first == checkpoint_id; });
+}
+
 }  // namespace trainyard::server

@@ -50,6 +50,9 @@ class PredictorCache {
   // Drops `entry` if it is still cached under `checkpoint_id` (the next Get
   // builds a fresh predictor).
   void Evict(std::string_view checkpoint_id, const PredictorEntry* entry);
+  // Drops whatever is cached under `checkpoint_id` (it was deleted: the next
+  // Get goes to the loader, which says NOT_FOUND).
+  void Forget(std::string_view checkpoint_id);
 
  private:
   const Loader load_;

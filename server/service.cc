@@ -168,6 +168,28 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::ResumeJob(grpc::CallbackServerCon
   });
 }
 
+// ------------------------------------------------------------- deletion
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::DeleteCheckpoint(
+    grpc::CallbackServerContext* context, const v1::DeleteCheckpointRequest* request,
+    v1::DeleteCheckpointResponse* response) {
+  return Defer(context, response, [this, request]() -> absl::Status {
+    if (absl::Status s = RequireField(request->checkpoint_id(), "checkpoint_id"); !s.ok()) {
+      return s;
+    }
+    return deps_.backend->DeleteCheckpoint(request->checkpoint_id());
+  });
+}
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::DeleteJob(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteJobRequest* request,
+                                                         v1::DeleteJobResponse* response) {
+  return Defer(context, response, [this, request]() -> absl::StatusOr<v1::DeleteJobResponse> {
+    if (absl::Status s = RequireField(request->job_id(), "job_id"); !s.ok()) return s;
+    return deps_.backend->DeleteJob(request->job_id());
+  });
+}
+
 // ------------------------------------------------------------- checkpoints
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ListCheckpoints(

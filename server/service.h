@@ -74,6 +74,13 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
                                           const v1::GetServerInfoRequest* request,
                                           v1::ServerInfo* response) override;
 
+  grpc::ServerUnaryReactor* DeleteCheckpoint(grpc::CallbackServerContext* context,
+                                             const v1::DeleteCheckpointRequest* request,
+                                             v1::DeleteCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) override;
+
  private:
   // Checks auth, then runs `work` (returning absl::StatusOr<Response> or
   // absl::Status) on the control executor and finishes the call with its

@@ -67,9 +67,48 @@ constexpr const char* kMigrations[] = {
       proto BLOB NOT NULL);
     CREATE INDEX checkpoints_by_job ON checkpoints(job_id, step, created_us);
     )sql",
+    // 1 -> 2: the checkpoints a job names, as columns, so that deleting or
+    // pruning a checkpoint can check "does any job still need it" in the
+    // same transaction with an index. Filled from the job protos by
+    // BackfillCheckpointRefs in the same transaction.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN latest_checkpoint_id TEXT;
+    ALTER TABLE jobs ADD COLUMN init_from_checkpoint_id TEXT;
+    ALTER TABLE jobs ADD COLUMN resume_from_checkpoint_id TEXT;
+    CREATE INDEX jobs_by_latest_checkpoint ON jobs(latest_checkpoint_id);
+    CREATE INDEX jobs_by_init_from ON jobs(init_from_checkpoint_id);
+    CREATE INDEX jobs_by_resume_from ON jobs(resume_from_checkpoint_id);
+    )sql",
 };
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kNumMigrations == kSqliteSchemaVersion);
+
+// Migration 2's data step: the new columns from each stored job's proto.
+absl::Status BackfillCheckpointRefs(sqlite3* db) {
+  Statement select, update;
+  if (absl::Status s = select.Prepare(db, "SELECT id, proto FROM jobs"); !s.ok()) return s;
+  if (absl::Status s = update.Prepare(
+          db, "UPDATE jobs SET latest_checkpoint_id = ?2, init_from_checkpoint_id = ?3, "
+              "resume_from_checkpoint_id = ?4 WHERE id = ?1");
+      !s.ok()) {
+    return s;
+  }
+  Query rows(select);
+  while (true) {
+    absl::StatusOr<bool> row = rows.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    absl::StatusOr<v1::Job> job = ParseRow<v1::Job>(rows.Blob(1), "job");
+    if (!job.ok()) return job.status();
+    absl::Status s = Query(update)
+                         .BindText(1, rows.Text(0))
+                         .BindTextOrNull(2, job->latest_checkpoint_id())
+                         .BindTextOrNull(3, job->init_from_checkpoint_id())
+                         .BindTextOrNull(4, job->resume_from_checkpoint_id())
+                         .Run();
+    if (!s.ok()) return s;
+  }
+}
 
 }  // namespace
 
@@ -153,10 +192,12 @@ absl::Status SqliteMetadataStore::Migrate() {
         "; upgrade the server"));
   }
   for (int64_t v = version; v < kSqliteSchemaVersion; ++v) {
-    // Each step and its version bump commit together.
-    absl::Status s = sqlite::Exec(
-        db_, absl::StrCat("BEGIN IMMEDIATE;", kMigrations[v], "PRAGMA user_version = ",
-                          v + 1, "; COMMIT;"));
+    // Each step, its data step and its version bump commit together.
+    absl::Status s = sqlite::Exec(db_, absl::StrCat("BEGIN IMMEDIATE;", kMigrations[v]));
+    if (s.ok() && v + 1 == 2) s = BackfillCheckpointRefs(db_);
+    if (s.ok()) {
+      s = sqlite::Exec(db_, absl::StrCat("PRAGMA user_version = ", v + 1, "; COMMIT;"));
+    }
     if (!s.ok()) {
       sqlite::Exec(db_, "ROLLBACK").IgnoreError();
       return absl::Status(s.code(), absl::StrCat("schema migration to version ", v + 1,

@@ -24,7 +24,7 @@
 namespace trainyard::server {
 
 // The schema version this server writes (PRAGMA user_version).
-constexpr int kSqliteSchemaVersion = 1;
+constexpr int kSqliteSchemaVersion = 2;
 
 // Opens or creates the database at `path` and migrates it to the current
 // schema. FAILED_PRECONDITION for a database from a newer server.

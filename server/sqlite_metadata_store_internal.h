@@ -5,6 +5,7 @@
 #define TRAINYARD_SERVER_METADATA_STORE_INTERNAL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -140,6 +141,7 @@ class SqliteMetadataStore final : public MetadataStore {
   absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints(
       std::string_view job_id) override;
   absl::Status DeleteCheckpoint(std::string_view id) override;
+  absl::StatusOr<std::vector<std::string>> DeleteJob(std::string_view id) override;
 
   absl::Status Commit(const StoreWrite& write) override;
 
@@ -155,6 +157,13 @@ class SqliteMetadataStore final : public MetadataStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // keep_existing: an existing row with the same id is not an error.
   absl::Status InsertCheckpointLocked(const v1::CheckpointInfo& info, bool keep_existing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Some job naming checkpoint `id` as latest, init_from or resume_from
+  // (any state): nullopt when none.
+  absl::StatusOr<std::optional<std::string>> JobNamingLocked(std::string_view id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes checkpoint row `id` unless a job names it; true when deleted.
+  absl::StatusOr<bool> DeleteUnnamedCheckpointLocked(std::string_view id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
@@ -172,6 +181,8 @@ struct SqliteMetadataStore::Statements {
   Statement insert_event, read_events, max_seq;
   Statement insert_checkpoint, get_checkpoint, list_checkpoints, delete_checkpoint,
       count_sha_in_checkpoints;
+  Statement job_naming_checkpoint, active_job_naming_checkpoint, jobs_with_latest,
+      newest_checkpoint_of_job, checkpoint_ids_of_job, delete_job, delete_events;
 
   absl::Status PrepareAll(sqlite3* db) {
     const std::pair<Statement*, const char*> all[] = {
@@ -194,10 +205,12 @@ struct SqliteMetadataStore::Statements {
          "AND state IN (?2, ?3, ?4) ORDER BY created_us LIMIT 1"},
         {&insert_job,
          "INSERT INTO jobs (id, request_id, state, priority, created_us, dataset_id, "
-         "validation_dataset_id, proto) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+         "validation_dataset_id, proto, latest_checkpoint_id, init_from_checkpoint_id, "
+         "resume_from_checkpoint_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
         {&update_job,
          "UPDATE jobs SET request_id = ?2, state = ?3, priority = ?4, created_us = ?5, "
-         "dataset_id = ?6, validation_dataset_id = ?7, proto = ?8 WHERE id = ?1"},
+         "dataset_id = ?6, validation_dataset_id = ?7, proto = ?8, latest_checkpoint_id = ?9, "
+         "init_from_checkpoint_id = ?10, resume_from_checkpoint_id = ?11 WHERE id = ?1"},
         {&get_job, "SELECT proto FROM jobs WHERE id = ?1"},
         {&job_by_request_id, "SELECT proto FROM jobs WHERE request_id = ?1"},
         // ?1 is a bit mask of wanted states (bit s set: state s wanted; 0: all).
@@ -220,6 +233,25 @@ struct SqliteMetadataStore::Statements {
          "SELECT proto FROM checkpoints WHERE job_id = ?1 ORDER BY step, created_us, id"},
         {&delete_checkpoint, "DELETE FROM checkpoints WHERE id = ?1"},
         {&count_sha_in_checkpoints, "SELECT COUNT(*) FROM checkpoints WHERE id = ?1"},
+        {&job_naming_checkpoint,
+         "SELECT id FROM jobs WHERE latest_checkpoint_id = ?1 OR init_from_checkpoint_id = ?1 "
+         "OR resume_from_checkpoint_id = ?1 LIMIT 1"},
+        // ?2..?4: the non-terminal states.
+        {&active_job_naming_checkpoint,
+         "SELECT id, state, CASE WHEN latest_checkpoint_id = ?1 THEN 'latest checkpoint' "
+         "WHEN init_from_checkpoint_id = ?1 THEN 'init_from_checkpoint_id' "
+         "ELSE 'resume_from_checkpoint_id' END FROM jobs "
+         "WHERE (latest_checkpoint_id = ?1 OR init_from_checkpoint_id = ?1 "
+         "OR resume_from_checkpoint_id = ?1) AND state IN (?2, ?3, ?4) "
+         "ORDER BY created_us LIMIT 1"},
+        {&jobs_with_latest, "SELECT proto FROM jobs WHERE latest_checkpoint_id = ?1"},
+        {&newest_checkpoint_of_job,
+         "SELECT id FROM checkpoints WHERE job_id = ?1 "
+         "ORDER BY step DESC, created_us DESC, id DESC LIMIT 1"},
+        {&checkpoint_ids_of_job,
+         "SELECT id FROM checkpoints WHERE job_id = ?1 ORDER BY step, created_us, id"},
+        {&delete_job, "DELETE FROM jobs WHERE id = ?1"},
+        {&delete_events, "DELETE FROM events WHERE job_id = ?1"},
     };
     for (const auto& [stmt, sql] : all) {
       if (absl::Status s = stmt->Prepare(db, sql); !s.ok()) return s;

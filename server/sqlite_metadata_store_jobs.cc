@@ -35,7 +35,14 @@ void BindJob(Query& q, const v1::Job& job, const std::string& proto) {
       .Bind(5, Micros(job.create_time()))
       .BindTextOrNull(6, job.dataset_id())
       .BindTextOrNull(7, job.validation_dataset_id())
-      .BindBlob(8, proto);
+      .BindBlob(8, proto)
+      .BindTextOrNull(9, job.latest_checkpoint_id())
+      .BindTextOrNull(10, job.init_from_checkpoint_id())
+      .BindTextOrNull(11, job.resume_from_checkpoint_id());
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
 }  // namespace
@@ -56,6 +63,15 @@ absl::Status SqliteMetadataStore::InsertJobLocked(const v1::Job& job) {
     absl::StatusOr<int64_t> n = CountRow(stmts_->dataset_exists, *id);
     if (!n.ok()) return n.status();
     if (*n == 0) return absl::NotFoundError(absl::StrCat(field, ": no dataset ", *id));
+  }
+  const std::pair<const char*, const std::string*> checkpoints[] = {
+      {"init_from_checkpoint_id", &job.init_from_checkpoint_id()},
+      {"resume_from_checkpoint_id", &job.resume_from_checkpoint_id()}};
+  for (const auto& [field, id] : checkpoints) {
+    if (id->empty()) continue;
+    absl::StatusOr<int64_t> n = CountRow(stmts_->count_sha_in_checkpoints, *id);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return absl::NotFoundError(absl::StrCat(field, ": no checkpoint ", *id));
   }
   const std::string proto = job.SerializeAsString();
   Query q(stmts_->insert_job);
@@ -227,13 +243,113 @@ absl::StatusOr<std::vector<v1::CheckpointInfo>> SqliteMetadataStore::ListCheckpo
   return out;
 }
 
-absl::Status SqliteMetadataStore::DeleteCheckpoint(std::string_view id) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<std::optional<std::string>> SqliteMetadataStore::JobNamingLocked(
+    std::string_view id) {
+  Query q(stmts_->job_naming_checkpoint);
+  q.BindText(1, id);
+  absl::StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(q.Text(0));
+}
+
+absl::StatusOr<bool> SqliteMetadataStore::DeleteUnnamedCheckpointLocked(std::string_view id) {
+  absl::StatusOr<std::optional<std::string>> named = JobNamingLocked(id);
+  if (!named.ok()) return named.status();
+  if (named->has_value()) return false;
   Query q(stmts_->delete_checkpoint);
   q.BindText(1, id);
   if (absl::Status s = q.Run(); !s.ok()) return s;
-  if (q.changes() == 0) return absl::NotFoundError(absl::StrCat("no checkpoint ", std::string(id)));
-  return absl::OkStatus();
+  return q.changes() > 0;
+}
+
+absl::Status SqliteMetadataStore::DeleteCheckpoint(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
+    {
+      Query q(stmts_->active_job_naming_checkpoint);
+      q.BindText(1, id).Bind(2, v1::QUEUED).Bind(3, v1::RUNNING).Bind(4, v1::PAUSED);
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "checkpoint ", std::string(id), " is the ", q.Text(2), " of job ", q.Text(0), " (",
+            v1::JobState_Name(static_cast<v1::JobState>(q.Int(1))),
+            "); cancel the job or wait for it to finish"));
+      }
+    }
+    {
+      Query q(stmts_->delete_checkpoint);
+      q.BindText(1, id);
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+      if (q.changes() == 0) {
+        return absl::NotFoundError(absl::StrCat("no checkpoint ", std::string(id)));
+      }
+    }
+    // Terminal jobs that pointed at it now point at their newest remaining one.
+    std::vector<v1::Job> pointing;
+    {
+      Query q(stmts_->jobs_with_latest);
+      q.BindText(1, id);
+      if (absl::Status s = CollectRows(q, "job", &pointing); !s.ok()) return s;
+    }
+    for (v1::Job& job : pointing) {
+      Query q(stmts_->newest_checkpoint_of_job);
+      q.BindText(1, job.id());
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      job.set_latest_checkpoint_id(*row ? q.Text(0) : "");
+      if (absl::Status s = UpdateJobLocked(job); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteMetadataStore::DeleteJob(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> deleted;
+  absl::Status status =
+      InTransaction(stmts_->begin, stmts_->commit, stmts_->rollback, [&]() -> absl::Status {
+        {
+          Query q(stmts_->get_job);
+          q.BindText(1, id);
+          absl::StatusOr<bool> row = q.Step();
+          if (!row.ok()) return row.status();
+          if (!*row) return absl::NotFoundError(absl::StrCat("no job ", std::string(id)));
+          absl::StatusOr<v1::Job> job = ParseRow<v1::Job>(q.Blob(0), "job");
+          if (!job.ok()) return job.status();
+          if (!IsTerminal(job->state())) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "job ", std::string(id), " is ", v1::JobState_Name(job->state()),
+                "; only SUCCEEDED, FAILED or CANCELLED jobs can be deleted (cancel it first)"));
+          }
+        }
+        std::vector<std::string> ids;
+        {
+          Query q(stmts_->checkpoint_ids_of_job);
+          q.BindText(1, id);
+          while (true) {
+            absl::StatusOr<bool> row = q.Step();
+            if (!row.ok()) return row.status();
+            if (!*row) break;
+            ids.push_back(q.Text(0));
+          }
+        }
+        // The job's row first, so that its own pointers no longer keep its
+        // checkpoints.
+        if (absl::Status s = Query(stmts_->delete_job).BindText(1, id).Run(); !s.ok()) return s;
+        if (absl::Status s = Query(stmts_->delete_events).BindText(1, id).Run(); !s.ok()) {
+          return s;
+        }
+        for (const std::string& c : ids) {
+          absl::StatusOr<bool> gone = DeleteUnnamedCheckpointLocked(c);
+          if (!gone.ok()) return gone.status();
+          if (*gone) deleted.push_back(c);
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return deleted;
 }
 
 // ---------------------------------------------------------- transactions
@@ -257,6 +373,11 @@ absl::Status SqliteMetadataStore::Commit(const StoreWrite& write) {
         }
         for (const v1::JobEvent& e : write.events) {
           if (absl::Status s = InsertEventsLocked(e.job_id(), {&e, 1}); !s.ok()) return s;
+        }
+        for (const std::string& id : write.prune_checkpoints) {
+          if (absl::StatusOr<bool> s = DeleteUnnamedCheckpointLocked(id); !s.ok()) {
+            return s.status();
+          }
         }
         return absl::OkStatus();
       });

@@ -157,14 +157,16 @@ class FakeService final : public v1::TrainingService::Service {
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
                          v1::Job* job) override {
     submitted = *request;
-    job->set_id("job-1");
+    job->set_id("job-0000000000000001");
     job->set_state(v1::QUEUED);
     return grpc::Status::OK;
   }
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                       v1::Job* job) override {
-    if (request->job_id() != "job-1") return {grpc::StatusCode::NOT_FOUND, "no job"};
-    job->set_id("job-1");
+    if (request->job_id() != "job-0000000000000001") {
+      return {grpc::StatusCode::NOT_FOUND, "no job"};
+    }
+    job->set_id("job-0000000000000001");
     job->set_state(watch_after.size() >= 2 ? v1::SUCCEEDED : v1::RUNNING);
     job->mutable_progress()->set_epochs(2);
     job->mutable_progress()->set_epoch(watch_after.size() >= 2 ? 2 : 0);
@@ -406,9 +408,9 @@ TEST_F(ClientTransferTest, CliSubmitResolvesNameAndWaitExitsBySuccess) {
                          "ds-00000000000000bb"),
             std::string::npos) << run.err;
   // Not a terminal: the id, plain event lines, a reconnect note, the summary.
-  EXPECT_EQ(run.out.rfind("job-1\nlog INFO: tick\n", 0), 0u) << run.out;
+  EXPECT_EQ(run.out.rfind("job-0000000000000001\nlog INFO: tick\n", 0), 0u) << run.out;
   EXPECT_NE(run.out.find("connection lost (UNAVAILABLE)"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("state RUNNING -> SUCCEEDED\njob job-1 SUCCEEDED: 2/2 epochs"),
+  EXPECT_NE(run.out.find("state RUNNING -> SUCCEEDED\njob job-0000000000000001 SUCCEEDED: 2/2 epochs"),
             std::string::npos) << run.out;
   EXPECT_EQ(run.out.find("\x1b["), std::string::npos);
 }
@@ -426,7 +428,9 @@ TEST_F(ClientTransferTest, CliJsonOutputIsOneDocumentOrJsonLines) {
   EXPECT_TRUE(service_.listed_name.empty());  // an id needs no look-up
 
   service_.watch_after.clear();
-  CliResult watch = RunTrainyard({"jobs", "watch", "job-1", "--output", "json"});
+  // A full id: used as is (a shorter one would be an id prefix, looked up).
+  CliResult watch =
+      RunTrainyard({"jobs", "watch", "job-0000000000000001", "--output", "json"});
   EXPECT_EQ(watch.code, 0) << watch.err;
   std::istringstream lines(watch.out);
   std::string line;
@@ -440,7 +444,7 @@ TEST_F(ClientTransferTest, CliJsonOutputIsOneDocumentOrJsonLines) {
 }
 
 TEST_F(ClientTransferTest, CliServerErrorIsOneLineAndExit3) {
-  CliResult run = RunTrainyard({"jobs", "watch", "job-404"});
+  CliResult run = RunTrainyard({"jobs", "watch", "job-0000000000000404"});
   EXPECT_EQ(run.code, 3);
   EXPECT_EQ(run.err, "error: NOT_FOUND: no job\n");
 }

@@ -162,7 +162,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"DiagnosticsEveryUnset", R"("diagnostics": {})",
                   "diagnostics.every_steps must be >= 1 (leave diagnostics unset for none), got 0"},
         BadConfig{"DiagnosticsEveryNegative", R"("diagnostics": {"every_steps": -5, "histograms": true})",
-                  "diagnostics.every_steps must be >= 1 (leave diagnostics unset for none), got -5"}),
+                  "diagnostics.every_steps must be >= 1 (leave diagnostics unset for none), got -5"},
+        BadConfig{"RetentionKeepLastNegative", R"("retention": {"keep_last": -1})",
+                  "retention.keep_last must be >= 0, got -1"},
+        BadConfig{"RetentionKeepBestNegative",
+                  R"("retention": {"keep_last": 1, "keep_best": -2, "metric": "RETAIN_MIN_TRAIN_LOSS"})",
+                  "retention.keep_best must be >= 0, got -2"},
+        BadConfig{"RetentionKeepsNothing", R"("retention": {})",
+                  "retention keeps nothing: set retention.keep_last or retention.keep_best > 0"},
+        BadConfig{"RetentionBestWithoutMetric", R"("retention": {"keep_best": 2})",
+                  "retention.metric must be set when retention.keep_best > 0"},
+        BadConfig{"RetentionMetricWithoutBest",
+                  R"("retention": {"keep_last": 2, "metric": "RETAIN_MIN_VAL_LOSS"})",
+                  "retention.metric is RETAIN_MIN_VAL_LOSS but retention.keep_best is 0"},
+        BadConfig{"RetentionAccuracyOfRegression",
+                  R"("retention": {"keep_best": 1, "metric": "RETAIN_MAX_VAL_ACCURACY"})",
+                  "retention.metric RETAIN_MAX_VAL_ACCURACY needs accuracy, which loss MSE does "
+                  "not define"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return info.param.name; });
 
 TEST(ValidateTrainingConfigTest, UnknownEnumValuesAreRejected) {
@@ -216,7 +232,10 @@ INSTANTIATE_TEST_SUITE_P(
         R"("early_stopping": {"patience": 0}, "checkpoint_every_epochs": 0, "log_every_steps": 1)",
         R"("seed": "18446744073709551615", "checkpoint_every_epochs": 5)",
         R"("diagnostics": {"every_steps": 1})",
-        R"("diagnostics": {"every_steps": 2147483647, "histograms": true})"));
+        R"("diagnostics": {"every_steps": 2147483647, "histograms": true})",
+        R"("retention": {"keep_last": 1})",
+        R"("retention": {"keep_best": 1, "metric": "RETAIN_MIN_TRAIN_LOSS"})",
+        R"("loss": {"kind": "SOFTMAX_CROSS_ENTROPY"}, "retention": {"keep_last": 3, "keep_best": 2, "metric": "RETAIN_MAX_VAL_ACCURACY"})"));
 
 TEST(DefaultsTest, LearningRateAndWeightDecay) {
   v1::OptimizerSpec spec;

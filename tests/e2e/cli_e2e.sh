@@ -2,8 +2,11 @@
 # End-to-end: the real trainyard-server binary on a free loopback port with a
 # temporary data dir and an auth token, driven by the real trainyard CLI:
 # health without token, wrong token, bad usage, unreachable server, upload,
-# strict config parsing, a YAML config with --set overrides, submit --wait, watch replay, checkpoint download with sha256 check, predict,
-# evaluate, and a watch whose connection is killed (server SIGKILLed and
+# strict config parsing, a YAML config with --set overrides, submit --wait,
+# watch replay, metrics export, compare and plot, checkpoint download with
+# sha256 check, predict, evaluate, id prefixes, job names and JOB:latest /
+# JOB:best, checkpoint retention, jobs rm / checkpoints rm with the files on
+# disk, and a watch whose connection is killed (server SIGKILLed and
 # restarted) that reconnects with no gap and no duplicate.
 #
 #   tests/e2e/cli_e2e.sh path/to/trainyard-server path/to/trainyard
@@ -249,6 +252,42 @@ ty evaluate "$CKPT" blobs --output json >"$WORK/eval.json" || fail "evaluate"
   || fail "evaluate: $(cat "$WORK/eval.json")"
 pass "evaluate accuracy > 0.9"
 
+# --- names, references, retention and deletion ---------------------------------
+blob_files() { find "$WORK/data/blobs" -path "$WORK/data/blobs/tmp" -prune -o -type f -print | wc -l; }
+ty jobs show "${JOB:0:12}" --output json >"$WORK/show.json" 2>"$WORK/cli.err" || fail "jobs show by id prefix"
+grep -q "\"id\": \"$JOB\"" "$WORK/show.json" || fail "id prefix resolved to another job: $(cat "$WORK/show.json")"
+expect_exit 2 "ambiguous id prefix" -- ty jobs show job-
+grep -q "is ambiguous" "$WORK/cli.err" || fail "ambiguous prefix: $(cat "$WORK/cli.err")"
+ty predict "$JOB:latest" --values "3,0,0,0;0,0,3,0" --output json >"$WORK/pred2.json" 2>"$WORK/cli.err" \
+  || fail "predict JOB:latest: $(cat "$WORK/cli.err")"
+cmp -s "$WORK/pred.json" "$WORK/pred2.json" || fail "JOB:latest is not the job's newest checkpoint"
+ty checkpoints download "${CKPT:0:10}" -o "$WORK/prefix.ckpt" >/dev/null 2>"$WORK/cli.err" \
+  || fail "download by id prefix: $(cat "$WORK/cli.err")"
+cmp -s "$WORK/model.ckpt" "$WORK/prefix.ckpt" || fail "id prefix downloaded another checkpoint"
+pass "job id prefix, checkpoint id prefix and JOB:latest resolve"
+
+sed 's/"checkpoint_every_epochs": 4, "log_every_steps": 5}/"checkpoint_every_epochs": 1, "log_every_steps": 5, "epochs": 5, "retention": {"keep_last": 1, "keep_best": 1, "metric": "RETAIN_MIN_VAL_LOSS"}}/; s/"epochs": 8, //' \
+    "$WORK/training.json" >"$WORK/keep.json"
+ty jobs submit --model "$WORK/model.json" --training "$WORK/keep.json" --dataset blobs \
+    --name kept --wait >/dev/null 2>"$WORK/cli.err" || fail "submit with retention: $(cat "$WORK/cli.err")"
+ty checkpoints list kept --output json >"$WORK/kept.json" 2>"$WORK/cli.err" || fail "checkpoints list by job name"
+KEPT=$("$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checkpoints"]; assert 1 <= len(c) <= 2, c; print(len(c))' "$WORK/kept.json") \
+  || fail "retention kept the wrong checkpoints: $(cat "$WORK/kept.json")"
+ty checkpoints download kept:best -o "$WORK/best.ckpt" >/dev/null 2>"$WORK/cli.err" || fail "download JOB:best: $(cat "$WORK/cli.err")"
+pass "retention keep_last 1 + keep_best 1 left $KEPT checkpoints; JOB:best downloads"
+
+before=$(blob_files)
+ty checkpoints list "$DJOB" --output json >"$WORK/dck.json" || fail "checkpoints list of the diagnosed job"
+DN=$("$PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1])).get("checkpoints", [])))' "$WORK/dck.json")
+expect_exit 0 "jobs rm of a finished job" -- ty jobs rm "$DJOB"
+[ "$(blob_files)" = "$((before - DN))" ] || fail "jobs rm left files: $before - $DN != $(blob_files)"
+expect_exit 3 "jobs rm again" -- ty jobs rm "$DJOB"
+grep -q "NOT_FOUND" "$WORK/cli.err" || fail "second rm: $(cat "$WORK/cli.err")"
+before=$(blob_files)
+expect_exit 0 "checkpoints rm JOB:latest of a finished job" -- ty checkpoints rm kept:latest
+[ "$(blob_files)" = "$((before - 1))" ] || fail "checkpoints rm left the file"
+pass "rm commands delete rows and files"
+
 # --- a watch whose connection is killed -----------------------------------------
 # Long enough (~10 s) that the kill lands mid-training.
 cat >"$WORK/wide.json" <<'JSON'
@@ -260,6 +299,8 @@ sed -e 's/"epochs": 8/"epochs": 1000/' -e 's/"log_every_steps": 5/"log_every_ste
     "$WORK/training.json" >"$WORK/long.json"
 LONG=$(ty jobs submit --model "$WORK/wide.json" --training "$WORK/long.json" --dataset "$DS" 2>>"$WORK/cli.err") \
   || fail "submit long job"
+expect_exit 3 "jobs rm of an unfinished job" -- ty jobs rm "$LONG"
+grep -q "FAILED_PRECONDITION" "$WORK/cli.err" || fail "rm of a live job: $(cat "$WORK/cli.err")"
 ty jobs watch "$LONG" --output json >"$WORK/live.jsonl" 2>"$WORK/watch.err" &
 WATCH_PID=$!
 for _ in $(seq 1 100); do
