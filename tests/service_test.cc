@@ -243,20 +243,8 @@ TEST_F(ServiceTest, IdleWatcherGetsHeartbeatsAndWatcherLimitApplies) {
   Start([](server::ServerOptions& o) { o.max_watchers_per_job = 1; });
   v1::Dataset ds = UploadOk();
   v1::Job job = SubmitOk(TinyJob(ds.id(), 1000));
-  v1::PauseJobRequest pause;
-  pause.set_job_id(job.id());
   v1::Job paused;
-  ASSERT_TRUE(stub_->PauseJob(Ctx().get(), pause, &paused).ok());
-  // Wait until the pause landed (the event log stops growing).
-  std::vector<v1::JobEvent> history;
-  for (int i = 0; i < 100; ++i) {
-    v1::GetJobRequest get;
-    get.set_job_id(job.id());
-    ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, &paused).ok());
-    if (paused.state() == v1::PAUSED) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(paused.state(), v1::PAUSED);
+  ASSERT_NO_FATAL_FAILURE(PauseAndWait(job.id(), &paused));
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
@@ -306,17 +294,8 @@ TEST_F(ServiceTest, NoFollowWatchEndsAfterTheStoredEvents) {
   Start();
   v1::Dataset ds = UploadOk();
   v1::Job job = SubmitOk(TinyJob(ds.id(), 1000));
-  v1::PauseJobRequest pause;
-  pause.set_job_id(job.id());
   v1::Job paused;
-  ASSERT_TRUE(stub_->PauseJob(Ctx().get(), pause, &paused).ok());
-  for (int i = 0; i < 100 && paused.state() != v1::PAUSED; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    v1::GetJobRequest get;
-    get.set_job_id(job.id());
-    ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, &paused).ok());
-  }
-  ASSERT_EQ(paused.state(), v1::PAUSED);
+  ASSERT_NO_FATAL_FAILURE(PauseAndWait(job.id(), &paused));
 
   for (const int64_t after_seq : {int64_t{0}, paused.last_event_seq()}) {
     grpc::ClientContext ctx;

@@ -100,8 +100,10 @@ NAN_JOB=$("$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert 
   || fail "diverging job did not fail: $(cat "$WORK/nan.json")"
 pass "diverging job $NAN_JOB FAILED"
 rc=0
-ty jobs show not-a-job >/dev/null 2>"$WORK/cli.err" || rc=$?
-[ "$rc" != 0 ] || fail "jobs show not-a-job succeeded"
+# A well-formed id of no job: the CLI asks GetJob, which refuses it (a
+# malformed one would be resolved as a prefix or name on the client).
+ty jobs show job-0123456789abcdef >/dev/null 2>"$WORK/cli.err" || rc=$?
+[ "$rc" = 3 ] || fail "jobs show of an unknown id exited $rc: $(cat "$WORK/cli.err")"
 
 kill -TERM "$SERVER_PID"
 rc=0
@@ -146,7 +148,7 @@ assert final["bytes"] > 0 and len(final["checkpoint"]) == 64, final
 one("job_finished", job=job, state="SUCCEEDED")
 failed = one("job_finished", job=nan_job, state="FAILED", level="warn")
 assert "became" in failed["error"] and failed["code"] == "FAILED_PRECONDITION", failed
-one("rpc_refused", method="/trainyard.v1.TrainingService/GetJob", code="INVALID_ARGUMENT")
+one("rpc_refused", method="/trainyard.v1.TrainingService/GetJob", code="NOT_FOUND")
 one("signal_received", signal=15)
 one("shutdown_begin")
 one("shutdown_end")

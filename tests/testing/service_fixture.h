@@ -6,10 +6,12 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/sha256.h"
@@ -131,6 +133,21 @@ class ServiceFixture : public ::testing::Test {
     grpc::Status s = stub_->SubmitJob(Ctx().get(), r, &job);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return job;
+  }
+
+  // Pauses `job_id` and waits (up to 5 s) until the pause landed: the job is
+  // PAUSED and its event log stops growing. *paused is the job then.
+  void PauseAndWait(const std::string& job_id, v1::Job* paused) {
+    v1::PauseJobRequest pause;
+    pause.set_job_id(job_id);
+    ASSERT_TRUE(stub_->PauseJob(Ctx().get(), pause, paused).ok());
+    for (int i = 0; i < 100 && paused->state() != v1::PAUSED; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      v1::GetJobRequest get;
+      get.set_job_id(job_id);
+      ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, paused).ok());
+    }
+    ASSERT_EQ(paused->state(), v1::PAUSED);
   }
 
   // Reads a WatchJob stream to its end (or `max_events` non-heartbeat events).
