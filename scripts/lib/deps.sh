@@ -3,7 +3,7 @@
 TRAINYARD_DEPS=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libeigen3-dev libabsl-dev libgtest-dev libsqlite3-dev libcli11-dev zlib1g-dev
+  libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev libcli11-dev zlib1g-dev
   libssl-dev libyaml-cpp-dev dataset-fashion-mnist python3 python3-grpcio python3-protobuf
   gnuplot-nox  # draws `trainyard jobs plot` pictures (and its test)
 )
