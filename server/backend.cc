@@ -18,7 +18,11 @@ namespace trainyard::server {
 void Backend::Impl::Decorate(v1::Job& job) {
   job.set_queue_position(job.state() == v1::QUEUED ? scheduler->QueuePosition(KeyOf(job)) : -1);
   if (!job.id().empty()) {
-    absl::StatusOr<int64_t> seq = events->LastSeq(job.id());
+    // A finished job's events are all in the store, committed with the row
+    // just read; the log's published seq may trail that commit for a
+    // moment, and GetJob would show SUCCEEDED without its own event.
+    absl::StatusOr<int64_t> seq = IsTerminalState(job.state()) ? store->MaxEventSeq(job.id())
+                                                               : events->LastSeq(job.id());
     if (seq.ok()) {
       job.set_last_event_seq(*seq);
     } else {
